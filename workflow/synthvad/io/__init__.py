@@ -1,0 +1,1 @@
+"""Input/output: the one video reader/writer, atomic files and parquet shards."""

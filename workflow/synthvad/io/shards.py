@@ -1,0 +1,75 @@
+"""The one feature-shard writer and reader (parquet, one row per video x segment x crop)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synthvad.io.atomic import atomic_path
+
+KEY_COLUMNS = ("video_id", "crop", "segment")
+
+
+def shard_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            ("video_id", pa.string()),
+            ("split", pa.string()),  # train | test
+            ("source", pa.string()),  # real | synthetic
+            ("method", pa.string()),  # synthesis method (gvvad, pavad), null for real videos
+            ("label", pa.int8()),  # video-level 0 normal, 1 abnormal
+            ("class", pa.string()),
+            ("segment", pa.int32()),
+            ("n_frames", pa.int32()),  # frames the segment covers
+            ("crop", pa.int8()),
+            ("feature", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+def write_shard(meta: pd.DataFrame, features: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Write rows of `meta` (all schema columns but `feature`) with their feature vectors."""
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    if features.ndim != 2 or len(features) != len(meta):
+        raise ValueError(f"{len(meta)} rows but features of shape {features.shape}")
+    dim = features.shape[1]
+    schema = shard_schema(dim)
+    columns = {}
+    for field in schema:
+        if field.name == "feature":
+            flat = pa.array(features.reshape(-1), type=pa.float32())
+            columns["feature"] = pa.FixedSizeListArray.from_arrays(flat, dim)
+        else:
+            columns[field.name] = pa.array(meta[field.name].tolist(), type=field.type)
+    table = pa.table(columns, schema=schema)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_shards(paths: Sequence[str | os.PathLike[str]]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Concatenate shards: metadata frame and a float32 [rows, D] matrix, row-aligned.
+
+    Rejects a video present in two shards and shards of different feature sizes.
+    """
+    metas, feats, dims = [], [], {}
+    for path in paths:
+        table = pq.read_table(path)
+        dim = table.schema.field("feature").type.list_size
+        dims[str(path)] = dim
+        flat = table.column("feature").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        feats.append(flat.reshape(-1, dim) if dim > 0 else flat.reshape(len(table), 0))
+        metas.append(table.drop(["feature"]).to_pandas())
+    if len(set(dims.values())) > 1:
+        raise ValueError(f"feature shards disagree on the feature size: {dims}")
+    if not metas:
+        raise ValueError("no feature shards given")
+    meta = pd.concat(metas, ignore_index=True)
+    dupes = meta.duplicated(list(KEY_COLUMNS))
+    if dupes.any():
+        raise ValueError(f"video {meta.loc[dupes, 'video_id'].iloc[0]!r} appears in two shards")
+    return meta, np.concatenate(feats, axis=0).astype(np.float32, copy=False)
