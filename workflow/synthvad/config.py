@@ -1,0 +1,74 @@
+"""Config validation against workflow/schemas/config.schema.yaml, with defaults filled in."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config value that breaks the schema; the message names the key."""
+
+
+def _with_defaults(validator_class: type) -> type:
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def load_schema() -> dict[str, Any]:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults in place and raise ConfigError naming the first offending key."""
+    validator = _Validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"config key '{key}': {err.message}{more}")
+    _check_cross_references(config)
+    return config
+
+
+def _check_cross_references(config: dict[str, Any]) -> None:
+    """Rules a JSON schema cannot express: names that must refer to each other."""
+    class_names = [c["name"] for c in config["classes"]]
+    if len(set(class_names)) != len(class_names):
+        raise ConfigError(f"config key 'classes': duplicate class names in {class_names}")
+    for i, event in enumerate(config.get("describe", {}).get("events", [])):
+        if event["class"] not in class_names:
+            raise ConfigError(
+                f"config key 'describe.events.{i}.class': {event['class']!r} is not one of "
+                f"the classes {class_names}"
+            )
+    if config["data"]["kind"] == "demo":
+        lo, hi = config["data"]["demo"]["seconds"]
+        if lo > hi:
+            raise ConfigError(f"config key 'data.demo.seconds': min {lo} > max {hi}")
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    with open(path) as fh:
+        config = yaml.safe_load(fh)
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys")
+    return validate_config(config)

@@ -1,0 +1,1 @@
+"""Stage 1: paired abnormal/normal scene descriptions from four element pools (GV-VAD II-A)."""

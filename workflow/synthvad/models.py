@@ -1,0 +1,135 @@
+"""Model registry: the one place that turns a config entry into a loaded model.
+
+Only CLIP (open_clip) lives here for now; generators and LLM/VLM backends plug in by
+name from config in their own stage packages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+RANDOM_WEIGHTS_WARNING = (
+    "CLIP weights are RANDOM (clip.pretrained is null): retrieval, filtering and features "
+    "carry no semantics; set clip.pretrained to a checkpoint for a real run"
+)
+
+
+class ModelConfigError(RuntimeError):
+    """A model that cannot be loaded as configured; the message names the config key."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelConfigError(f"clip.device is {name!r} but CUDA is not available here")
+    return torch.device(name)
+
+
+@dataclass
+class ClipBundle:
+    model: Any
+    tokenizer: Any
+    device: torch.device
+    image_size: int
+    mean: torch.Tensor  # [1, 3, 1, 1]
+    std: torch.Tensor
+    random_weights: bool
+    name: str
+
+    @torch.inference_mode()
+    def encode_frames(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Unit-norm image embeddings of uint8 RGB frames [N, H, W, 3] -> float32 [N, D]."""
+        out = []
+        for i in range(0, len(frames), batch_size):
+            batch = self.preprocess(frames[i : i + batch_size])
+            emb = self.model.encode_image(batch).float()
+            out.append(torch.nn.functional.normalize(emb, dim=-1).cpu())
+        return torch.cat(out).numpy()
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        """CLIP's own recipe on tensors: shortest side to size (bicubic), centre crop, normalise."""
+        from torchvision.transforms.v2 import functional as tvf
+
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+        x = x.to(self.device, non_blocking=True).float().div_(255.0)
+        x = tvf.resize(x, [self.image_size], interpolation=tvf.InterpolationMode.BICUBIC)
+        x = tvf.center_crop(x, [self.image_size, self.image_size]).clamp_(0.0, 1.0)
+        return (x - self.mean) / self.std
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Unit-norm text embeddings -> float32 [N, D]."""
+        tokens = self.tokenizer(texts).to(self.device)
+        emb = self.model.encode_text(tokens).float()
+        return torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
+
+
+def clip_tag(cfg: dict[str, Any]) -> str:
+    """A short, path-safe name of the configured extractor, e.g. clip-ViT-B-32-random."""
+    weights = cfg.get("pretrained") or "random"
+    weights = Path(weights).stem if os.sep in weights or weights.endswith(".pt") else weights
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in weights)
+    return f"clip-{cfg['model']}-{safe}"
+
+
+def load_clip(cfg: dict[str, Any], seed: int = 0) -> ClipBundle:
+    """Build the configured open_clip model; `seed` fixes random weights across stages."""
+    import open_clip
+
+    name, pretrained = cfg["model"], cfg.get("pretrained")
+    if name not in open_clip.list_models():
+        raise ModelConfigError(f"clip.model: unknown open_clip architecture {name!r}")
+    device = resolve_device(cfg.get("device", "auto"))
+    if pretrained is not None:
+        _check_pretrained(name, pretrained)
+    torch.manual_seed(seed)  # the same random weights in retrieve, filter and features
+    # Offline by contract: a tag must already be in the local cache, never downloaded here.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        model, _, _ = open_clip.create_model_and_transforms(name, pretrained=pretrained)
+    except Exception as exc:
+        raise ModelConfigError(
+            f"clip.pretrained={pretrained!r} could not be loaded for {name} ({exc}); set "
+            "clip.pretrained to a local checkpoint file or a tag present in your HF cache"
+        ) from exc
+    model = model.to(device).eval()
+    if pretrained is None:
+        log.warning(RANDOM_WEIGHTS_WARNING)
+    pcfg = model.visual.preprocess_cfg
+    size = pcfg["size"]
+    return ClipBundle(
+        model=model,
+        tokenizer=open_clip.get_tokenizer(name),
+        device=device,
+        image_size=int(size[0] if isinstance(size, tuple | list) else size),
+        mean=torch.tensor(pcfg["mean"], device=device).view(1, 3, 1, 1),
+        std=torch.tensor(pcfg["std"], device=device).view(1, 3, 1, 1),
+        random_weights=pretrained is None,
+        name=clip_tag(cfg),
+    )
+
+
+def _check_pretrained(name: str, pretrained: str) -> None:
+    import open_clip
+
+    looks_like_path = os.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors"))
+    if looks_like_path:
+        if not Path(pretrained).is_file():
+            raise ModelConfigError(f"clip.pretrained: checkpoint file {pretrained!r} not found")
+        return
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if pretrained not in tags:
+        raise ModelConfigError(
+            f"clip.pretrained: {pretrained!r} is neither a file nor a pretrained tag of {name} "
+            f"(known tags: {', '.join(tags) or 'none'})"
+        )

@@ -1,0 +1,47 @@
+"""What the config asks to synthesize: clip ids are a pure function of the config.
+
+The Snakefile expands these ids statically, so `snakemake -n` lists every synthesis
+job before anything runs, and the refine stage checks its prompts against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NORMAL = "normal"
+
+
+def pavad_clip_id(cls: str, rank: int) -> str:
+    return f"pavad-{cls}-{rank:03d}"
+
+
+def gvvad_clip_id(cls: str, index: int, abnormal: bool) -> str:
+    return f"gvvad-{cls}-{index:03d}-{'abnormal' if abnormal else 'normal'}"
+
+
+def used_methods(config: dict[str, Any]) -> list[str]:
+    """Synthesis methods some experiment trains on, in a fixed order."""
+    wanted = {m for exp in config["experiments"].values() for m in exp.get("synthetic", [])}
+    return [m for m in ("gvvad", "pavad") if m in wanted]
+
+
+def described_classes(config: dict[str, Any]) -> list[str]:
+    """Classes that have at least one event in describe.events (GV-VAD needs one)."""
+    with_events = {e["class"] for e in config.get("describe", {}).get("events", [])}
+    return [c["name"] for c in config["classes"] if c["name"] in with_events]
+
+
+def clip_ids(config: dict[str, Any], method: str | None = None) -> list[str]:
+    """Every synthetic clip id of the used methods (or of one method)."""
+    methods = used_methods(config) if method is None else [method]
+    ids: list[str] = []
+    if "gvvad" in methods:
+        for cls in described_classes(config):
+            for i in range(config["describe"]["per_class"]):
+                ids += [gvvad_clip_id(cls, i, True), gvvad_clip_id(cls, i, False)]
+    if "pavad" in methods:
+        retrieve = config["retrieve"]
+        for cls in config["classes"]:
+            ids += [pavad_clip_id(cls["name"], r) for r in range(retrieve["top_k"])]
+        ids += [pavad_clip_id(NORMAL, r) for r in range(retrieve["normal_top_k"])]
+    return ids
