@@ -6,8 +6,9 @@ from typing import Any
 
 import pandas as pd
 
-from synthvad.plan import NORMAL, clip_ids, gvvad_clip_id, pavad_clip_id, used_methods
+from synthvad.plan import NORMAL, gvvad_clip_id, pavad_clip_id
 
+PROMPT_COLUMNS = ["clip_id", "method", "class", "label", "prompt", "init_image", "location"]
 NEGATIVE_PROMPT = "camera motion, zoom, cartoon, text, watermark, blurry, distorted"
 
 
@@ -63,22 +64,24 @@ def gvvad_prompts(descriptions: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def run(
-    config: dict[str, Any], descriptions: str | None, init_images: str | None, out: str
+    template_phrases: list[str],
+    methods: list[str],
+    planned: list[str],
+    descriptions: str | None,
+    init_images: str | None,
+    out: str,
 ) -> pd.DataFrame:
+    """Prompts of the `methods` in use; they must match the `planned` clip ids exactly."""
     from synthvad.io.atomic import write_parquet
 
-    methods = used_methods(config)
     rows: list[dict[str, Any]] = []
     if "gvvad" in methods:
         rows += gvvad_prompts(pd.read_parquet(descriptions))
     if "pavad" in methods:
-        rows += pavad_prompts(pd.read_parquet(init_images), config["refine"]["template_phrases"])
-    df = pd.DataFrame(
-        rows, columns=["clip_id", "method", "class", "label", "prompt", "init_image", "location"]
-    )
+        rows += pavad_prompts(pd.read_parquet(init_images), template_phrases)
+    df = pd.DataFrame(rows, columns=PROMPT_COLUMNS)
     df["negative_prompt"] = NEGATIVE_PROMPT
     df["backend"] = "template"
-    planned = clip_ids(config)
     if sorted(df["clip_id"]) != sorted(planned):
         missing = sorted(set(planned) - set(df["clip_id"]))
         extra = sorted(set(df["clip_id"]) - set(planned))

@@ -1,0 +1,28 @@
+# synthvad: synthetic training data for video anomaly detection, as one cached DAG.
+# Stages live in workflow/rules/*.smk; the code they call in workflow/synthvad/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/describe.smk"
+include: "workflow/rules/retrieve.smk"
+include: "workflow/rules/refine.smk"
+include: "workflow/rules/synthesize.smk"
+include: "workflow/rules/filter.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/detect.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,64 @@
+# Stage 7-8: train and evaluate one detector per experiment, then compare them.
+
+
+rule detect:
+    input:
+        shards=experiment_shards,
+        ground_truth=f"{R}/ground_truth.parquet",
+        index=f"{R}/index.parquet",
+    output:
+        model=f"{R}/runs/{{experiment}}/model.safetensors",
+        scores=f"{R}/runs/{{experiment}}/scores.parquet",
+        metrics=f"{R}/runs/{{experiment}}/metrics.json",
+        history=f"{R}/runs/{{experiment}}/history.csv",
+    params:
+        experiment=lambda wc: {"name": wc.experiment, **config["experiments"][wc.experiment]},
+        detect=config["detect"],
+        segments=config["segments"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/detect/{{experiment}}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        STAGE
+
+
+rule report:
+    input:
+        metrics=expand(f"{R}/runs/{{experiment}}/metrics.json", experiment=EXPERIMENTS),
+        scores=expand(f"{R}/runs/{{experiment}}/scores.parquet", experiment=EXPERIMENTS),
+        index=f"{R}/index.parquet",
+        ground_truth=f"{R}/ground_truth.parquet",
+        rejected=f"{R}/index_rejected.parquet",
+    output:
+        table_csv=f"{R}/report/summary.csv",
+        table_md=report(
+            f"{R}/report/summary.md",
+            caption="../report/summary.rst",
+            category="Detection",
+            labels={"table": "experiments"},
+        ),
+        plots=report(
+            directory(f"{R}/report/plots"),
+            patterns=["{name}.png"],
+            caption="../report/plots.rst",
+            category="Scores per test video",
+        ),
+    params:
+        experiments=EXPERIMENTS,
+        warnings=report_warnings(),
+    log:
+        f"{LOGS}/report.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/core.yaml"
+    script:
+        STAGE
