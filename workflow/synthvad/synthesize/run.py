@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from PIL import Image
+
 from synthvad.io.atomic import write_json
 from synthvad.io.video import write_video
 

@@ -1,0 +1,58 @@
+import copy
+
+import pytest
+import yaml
+
+from synthvad.config import ConfigError, validate_config
+
+from .conftest import ROOT
+
+
+def raw():
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_default_config_is_valid_and_defaults_are_filled():
+    cfg = raw()
+    del cfg["detect"]["lr"]
+    validate_config(cfg)
+    assert cfg["detect"]["lr"] == 0.001
+    assert cfg["segments"] == {"length": 16, "keep_last_partial": True}
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        (("detect", "lr"), "fast", "detect.lr"),
+        (("retrieve", "lambda"), 1.5, "retrieve.lambda"),
+        (("experiments", "real", "synthetic"), ["sora"], "experiments.real.synthetic.0"),
+        (("clip", "device"), "tpu", "clip.device"),
+        (("data", "demo", "width"), 161, "data.demo.width"),
+    ],
+)
+def test_bad_value_names_its_key(path, value, key):
+    cfg = raw()
+    node = cfg
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        validate_config(cfg)
+
+
+def test_unknown_key_and_missing_manifest_are_rejected():
+    cfg = raw()
+    cfg["detect"]["learning_rate"] = 0.1
+    with pytest.raises(ConfigError, match="learning_rate"):
+        validate_config(cfg)
+    cfg = raw()
+    cfg["data"] = {"kind": "manifest"}
+    with pytest.raises(ConfigError, match="'manifest' is a required property"):
+        validate_config(cfg)
+
+
+def test_event_class_must_be_a_configured_class():
+    cfg = raw()
+    cfg["describe"]["events"].append({"text": "steals a bike", "class": "stealing"})
+    with pytest.raises(ConfigError, match="describe.events.6.class"):
+        validate_config(copy.deepcopy(cfg))

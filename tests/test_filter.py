@@ -1,0 +1,41 @@
+import numpy as np
+
+from synthvad.filter import frame_std, motion, score_clip, verdict
+from synthvad.io.video import write_video
+
+CFG = {"min_std": 4.0, "min_motion": 0.3, "min_clip_score": 0.1}
+
+
+def test_measures_by_hand():
+    frames = np.zeros((2, 2, 2, 3), np.uint8)
+    frames[1] = 10
+    assert motion(frames) == 10.0
+    assert frame_std(frames) == 0.0
+    half = np.zeros((1, 2, 2, 3), np.uint8)
+    half[0, 0] = 20  # half the pixels 20, half 0 -> std 10
+    assert frame_std(half) == 10.0
+
+
+def test_verdict_order_and_reasons():
+    good = {"decodable": True, "frame_std": 30.0, "motion": 2.0, "clip_score": 0.3}
+    assert verdict(good, CFG) == (True, "ok")
+    assert verdict({**good, "decodable": False}, CFG) == (False, "corrupt")
+    assert verdict({**good, "frame_std": 1.0}, CFG) == (False, "blank")
+    assert verdict({**good, "motion": 0.0}, CFG) == (False, "frozen")
+    assert verdict({**good, "clip_score": 0.0}, CFG) == (False, "text_mismatch")
+
+
+def test_scores_of_real_clips(tmp_path):
+    rng = np.random.default_rng(0)
+    still = np.repeat(rng.integers(0, 255, (1, 64, 64, 3), dtype=np.uint8), 32, axis=0)
+    write_video(tmp_path / "still.mp4", still, 16)
+    scores, frames = score_clip(str(tmp_path / "still.mp4"), 8)
+    assert scores["decodable"] and frames.shape[0] == 8
+    assert verdict({**scores, "clip_score": 1.0}, CFG) == (False, "frozen")
+    moving = rng.integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
+    write_video(tmp_path / "moving.mp4", moving, 16)
+    scores, _ = score_clip(str(tmp_path / "moving.mp4"), 8)
+    assert verdict({**scores, "clip_score": 1.0}, CFG) == (True, "ok")
+    (tmp_path / "broken.mp4").write_bytes(b"junk" * 100)
+    scores, frames = score_clip(str(tmp_path / "broken.mp4"), 8)
+    assert frames is None and verdict({**scores, "clip_score": -1.0}, CFG) == (False, "corrupt")

@@ -1,0 +1,181 @@
+"""Comparison of experiments: metrics table (CSV, Markdown) and per-video score plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # object API: no pyplot state, Agg canvas for PNG
+
+from synthvad.io.atomic import write_text
+
+TABLE_COLUMNS = (
+    "auc",
+    "ap",
+    "auc_abnormal_videos",
+    "false_alarm_rate",
+    "n_train_real_normal",
+    "n_train_real_abnormal",
+    "n_train_synthetic_normal",
+    "n_train_synthetic_abnormal",
+    "n_val",
+    "best_epoch",
+    "val_metric",
+    "val_auc",
+    "alpha",
+    "alpha_final",
+    "n_videos",
+    "n_frames",
+)
+
+
+def metrics_table(runs: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
+    """One row per experiment (in `runs` order) with the TABLE_COLUMNS of its metrics.json."""
+    rows = []
+    for name, paths in runs.items():
+        metrics = json.loads(Path(paths["metrics"]).read_text())
+        rows.append({"experiment": name, **{c: metrics.get(c) for c in TABLE_COLUMNS}})
+    # Object dtype keeps counts as ints and missing values as None (not NaN floats).
+    table = pd.DataFrame(rows, columns=["experiment", *TABLE_COLUMNS], dtype=object)
+    # Metrics over different test frames are not comparable.
+    tested = table[["n_videos", "n_frames"]].drop_duplicates()
+    if len(tested) > 1:
+        raise ValueError(f"experiments were tested on different frames:\n{table.to_string()}")
+    return table
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def markdown_table(table: pd.DataFrame, warnings: list[str]) -> str:
+    lines = ["# Detector comparison", ""]
+    lines += [f"> **Warning:** {w}" for w in warnings]
+    if warnings:
+        lines.append("")
+    lines.append("| " + " | ".join(table.columns) + " |")
+    lines.append("|" + "---|" * len(table.columns))
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    lines += ["", "Frame-level metrics on the real test split; epochs selected on validation."]
+    return "\n".join(lines) + "\n"
+
+
+def _file_name(video_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", video_id) + ".png"
+
+
+def plot_video(
+    path: Path,
+    video_id: str,
+    curves: Mapping[str, pd.DataFrame],
+    intervals: list[tuple[int, int]],
+    n_frames: int | None,
+) -> None:
+    """Every experiment's frame scores of one video, ground-truth intervals shaded."""
+    fig = Figure(figsize=(9, 3), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (start, end) in enumerate(intervals):
+        ax.axvspan(start, end, color="tab:red", alpha=0.15, label="ground truth" if i == 0 else None)
+    for name, frames in curves.items():
+        ax.plot(frames["frame"].to_numpy(), frames["score"].to_numpy(), label=name, lw=1.2)
+    if n_frames:
+        ax.set_xlim(0, n_frames)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("anomaly score")
+    ax.set_title(video_id)
+    ax.legend(loc="upper right", fontsize="small")
+    fig.savefig(path, dpi=100)
+
+
+def plot_metrics(path: Path, table: pd.DataFrame) -> None:
+    """Grouped bars of frame AUC and AP per experiment (missing values leave a gap)."""
+    fig = Figure(figsize=(max(4.0, 1.2 * len(table) + 2), 3.5), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.arange(len(table))
+    for offset, column in ((-0.2, "auc"), (0.2, "ap")):
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+        ax.bar(x + offset, values, width=0.4, label=column.upper())
+    ax.set_xticks(x, table["experiment"].tolist(), rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("frame-level metric")
+    ax.legend()
+    fig.savefig(path, dpi=100)
+
+
+def _write_plots(
+    out_dir: Path,
+    runs: Mapping[str, Mapping[str, str]],
+    table: pd.DataFrame,
+    index: pd.DataFrame,
+    intervals: dict[str, list[tuple[int, int]]],
+) -> None:
+    scores = {name: pd.read_parquet(paths["scores"]) for name, paths in runs.items()}
+    by_video = {name: dict(tuple(df.groupby("video_id", sort=True))) for name, df in scores.items()}
+    video_ids = sorted(set().union(*(set(groups) for groups in by_video.values())))
+    names = {_file_name(v) for v in video_ids}
+    if len(names) != len(video_ids):
+        raise ValueError("two test video ids map to the same plot file name")
+    for video_id in video_ids:
+        curves = {n: groups[video_id] for n, groups in by_video.items() if video_id in groups}
+        n_frames = int(index.loc[video_id, "n_frames"]) if video_id in index.index else None
+        plot_video(
+            out_dir / _file_name(video_id),
+            video_id,
+            curves,
+            intervals.get(video_id, []),
+            n_frames,
+        )
+    plot_metrics(out_dir / "metrics.png", table)
+
+
+def make_report(
+    runs: dict[str, dict[str, str]],
+    index_path: str,
+    ground_truth_path: str,
+    out_table_csv: str,
+    out_table_md: str,
+    plot_dir: str,
+    warnings: list[str],
+) -> None:
+    """Write the comparison table (CSV, Markdown) and plot_dir with one PNG per test video.
+
+    `runs` maps experiment name -> {"metrics": path, "scores": path, ...}.
+    """
+    if not runs:
+        raise ValueError("no experiments to report")
+    table = metrics_table(runs)
+    index = pd.read_parquet(index_path, columns=["video_id", "n_frames"]).set_index("video_id")
+    gt = pd.read_parquet(ground_truth_path, columns=["video_id", "start", "end"])
+    intervals: dict[str, list[tuple[int, int]]] = {}
+    for row in gt.itertuples(index=False):
+        intervals.setdefault(str(row.video_id), []).append((int(row.start), int(row.end)))
+
+    # Build the whole directory beside its destination, then rename it into place.
+    final = Path(plot_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent))
+    try:
+        _write_plots(tmp, runs, table, index, intervals)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+    write_text(table.to_csv(index=False), out_table_csv)
+    write_text(markdown_table(table, warnings), out_table_md)
