@@ -88,7 +88,9 @@ def plot_video(
     fig = Figure(figsize=(9, 3), layout="constrained")
     ax = fig.add_subplot()
     for i, (start, end) in enumerate(intervals):
-        ax.axvspan(start, end, color="tab:red", alpha=0.15, label="ground truth" if i == 0 else None)
+        ax.axvspan(
+            start, end, color="tab:red", alpha=0.15, label="ground truth" if i == 0 else None
+        )
     for name, frames in curves.items():
         ax.plot(frames["frame"].to_numpy(), frames["score"].to_numpy(), label=name, lw=1.2)
     if n_frames:
@@ -97,7 +99,7 @@ def plot_video(
     ax.set_xlabel("frame")
     ax.set_ylabel("anomaly score")
     ax.set_title(video_id)
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # off the curves
     fig.savefig(path, dpi=100)
 
 
@@ -112,7 +114,7 @@ def plot_metrics(path: Path, table: pd.DataFrame) -> None:
     ax.set_xticks(x, table["experiment"].tolist(), rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("frame-level metric")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(path, dpi=100)
 
 

@@ -1,0 +1,122 @@
+"""make_report from two fake experiments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from synthvad.io.atomic import write_json, write_parquet
+from synthvad.report import make_report
+
+VIDEOS = {"test_a": (40, 1), "test_b": (32, 0)}  # video -> (n_frames, label)
+
+
+def _fake_run(root: Path, name: str, auc: float, shift: float) -> dict[str, str]:
+    frames = []
+    for video_id, (n_frames, label) in VIDEOS.items():
+        for frame in range(n_frames):
+            anomalous = int(label == 1 and 20 <= frame < 30)
+            frames.append((video_id, frame, min(1.0, 0.2 + shift + 0.6 * anomalous), anomalous))
+    scores = pd.DataFrame(frames, columns=["video_id", "frame", "score", "label"])
+    metrics = {
+        "experiment": name,
+        "auc": auc,
+        "ap": auc - 0.1,
+        "auc_abnormal_videos": None,
+        "false_alarm_rate": 0.0,
+        "n_train_real_normal": 10,
+        "n_train_real_abnormal": 0 if "syn" in name else 10,
+        "n_train_synthetic_normal": 0,
+        "n_train_synthetic_abnormal": 5 if "syn" in name else 0,
+        "n_val": 4,
+        "best_epoch": 7,
+        "n_videos": 2,
+        "n_frames": 72,
+    }
+    paths = {"metrics": str(root / name / "metrics.json"), "scores": str(root / name / "s.parquet")}
+    write_json(metrics, paths["metrics"])
+    write_parquet(scores, paths["scores"])
+    return paths
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    runs = {
+        "baseline": _fake_run(tmp_path, "baseline", 0.81, 0.0),
+        "syn_gvvad": _fake_run(tmp_path, "syn_gvvad", 0.77, 0.1),
+    }
+    index = pd.DataFrame(
+        [
+            {"video_id": v, "split": "test", "label": lab, "n_frames": n}
+            for v, (n, lab) in VIDEOS.items()
+        ]
+    )
+    index.to_parquet(tmp_path / "index.parquet", index=False)
+    gt = pd.DataFrame([{"video_id": "test_a", "start": 20, "end": 30}])
+    gt.to_parquet(tmp_path / "gt.parquet", index=False)
+    return tmp_path, runs
+
+
+def test_make_report_writes_table_markdown_and_plots(inputs):
+    root, runs = inputs
+    out = root / "report"
+    make_report(
+        runs,
+        str(root / "index.parquet"),
+        str(root / "gt.parquet"),
+        str(out / "table.csv"),
+        str(out / "table.md"),
+        str(out / "plots"),
+        ["CLIP weights are RANDOM (demo)"],
+    )
+    table = pd.read_csv(out / "table.csv")
+    assert table["experiment"].tolist() == ["baseline", "syn_gvvad"]
+    assert table["auc"].tolist() == pytest.approx([0.81, 0.77])
+    assert table["best_epoch"].tolist() == [7, 7]
+
+    md = (out / "table.md").read_text()
+    assert md.index("CLIP weights are RANDOM (demo)") < md.index("| experiment")
+    assert "| baseline | 0.8100 |" in md and "syn_gvvad" in md
+    assert "n/a" in md  # auc_abnormal_videos was None
+
+    pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
+    assert pngs == ["metrics.png", "test_a.png", "test_b.png"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp dir left
+
+
+def test_make_report_replaces_an_old_plot_dir(inputs):
+    root, runs = inputs
+    plots = root / "plots"
+    plots.mkdir()
+    (plots / "stale.png").write_bytes(b"old")
+    make_report(
+        runs,
+        str(root / "index.parquet"),
+        str(root / "gt.parquet"),
+        str(root / "t.csv"),
+        str(root / "t.md"),
+        str(plots),
+        [],
+    )
+    assert not (plots / "stale.png").exists()
+    assert (plots / "test_a.png").is_file()
+
+
+def test_make_report_rejects_runs_tested_on_different_frames(inputs):
+    root, runs = inputs
+    other = _fake_run(root, "other", 0.5, 0.0)
+    metrics = pd.read_json(other["metrics"], typ="series").to_dict()
+    write_json({**metrics, "n_frames": 71}, other["metrics"])
+    with pytest.raises(ValueError, match="different frames"):
+        make_report(
+            {**runs, "other": other},
+            str(root / "index.parquet"),
+            str(root / "gt.parquet"),
+            str(root / "t.csv"),
+            str(root / "t.md"),
+            str(root / "plots"),
+            [],
+        )
+    assert not (root / "t.csv").exists()

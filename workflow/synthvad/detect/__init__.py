@@ -1,0 +1,1 @@
+"""Weakly supervised anomaly detectors trained on segment features."""
