@@ -1,0 +1,1 @@
+"""Datasets: the embedded, seeded demo dataset (`synthvad.data.demo.generate_demo`)."""
