@@ -42,7 +42,7 @@ def planned_jobs(workdir: Path) -> Counter:
 def set_key(workdir: Path, section: str, key: str, value) -> None:
     path = workdir / "config.yaml"
     cfg = yaml.safe_load(path.read_text())
-    cfg[section][key] = value
+    cfg.setdefault(section, {})[key] = value
     path.write_text(yaml.safe_dump(cfg))
 
 

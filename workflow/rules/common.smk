@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from synthvad import plan  # noqa: E402
-from synthvad.config import ConfigError, validate_config  # noqa: E402
+from synthvad.config import ConfigError, canonical, validate_config  # noqa: E402
 from synthvad.models import RANDOM_WEIGHTS_WARNING, clip_tag  # noqa: E402
 
 try:
@@ -30,7 +30,7 @@ wildcard_constraints:
 
 def sub_config(*keys):
     """The config sections a rule reads: passed as params, so only they trigger reruns."""
-    return {key: config[key] for key in keys}
+    return canonical({key: config[key] for key in keys})
 
 
 def manifest_path():

@@ -8,7 +8,7 @@ if config["data"]["kind"] == "demo":
             manifest=f"{R}/demo/manifest.csv",
             videos=directory(f"{R}/demo/videos"),
         params:
-            demo=config["data"]["demo"],
+            demo=canonical(config["data"]["demo"]),
             seed=config["seed"],
         log:
             f"{LOGS}/demo_dataset.log",

@@ -12,9 +12,9 @@ rule detect:
         metrics=f"{R}/runs/{{experiment}}/metrics.json",
         history=f"{R}/runs/{{experiment}}/history.csv",
     params:
-        experiment=lambda wc: {"name": wc.experiment, **config["experiments"][wc.experiment]},
-        detect=config["detect"],
-        segments=config["segments"],
+        experiment=lambda wc: canonical({"name": wc.experiment, **config["experiments"][wc.experiment]}),
+        detect=canonical(config["detect"]),
+        segments=canonical(config["segments"]),
         seed=config["seed"],
     log:
         f"{LOGS}/detect/{{experiment}}.log",

@@ -259,6 +259,8 @@ def _fit(
     shuffle = torch.Generator().manual_seed(seed)
     dim = train[0].features.shape[1]
     model = build_detector(str(cfg["model"]), dim, cfg)
+    if hasattr(model, "norm"):
+        model.norm.fit(torch.cat([torch.as_tensor(v.features) for v in train]))
     alpha = _Alpha(experiment.get("alpha", 1.0), float(cfg["alpha_init"]))
     groups = [
         {"params": model.parameters(), "weight_decay": float(cfg["weight_decay"])},
