@@ -12,6 +12,13 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    clip_id="[a-z0-9_]+-[a-z0-9_-]+",
+    experiment="|".join(EXPERIMENTS),
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/describe.smk"
 include: "workflow/rules/retrieve.smk"

@@ -23,13 +23,9 @@ EXPERIMENTS = list(config["experiments"])
 STAGE = "../scripts/stage.py"
 
 
-wildcard_constraints:
-    clip_id="[a-z0-9_]+-[a-z0-9_-]+",
-    experiment="|".join(EXPERIMENTS),
-
 
 def sub_config(*keys):
-    """The config sections a rule reads: passed as params, so only they trigger reruns."""
+    """The config sections a rule reads, as params, so that only they trigger its reruns."""
     return canonical({key: config[key] for key in keys})
 
 
