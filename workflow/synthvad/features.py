@@ -20,25 +20,25 @@ VIDEO_COLUMNS = ("video_id", "path", "split", "source", "method", "label", "clas
 
 def segment_plan(
     n_frames: int, seg_cfg: dict[str, Any], per_segment: int
-) -> tuple[list[tuple[int, int]], list[int]]:
-    """Segment bounds and the flat list of frame indices sampled from them."""
+) -> tuple[list[tuple[int, int]], list[list[int]]]:
+    """Segment bounds and, per segment, the frame indices sampled from it."""
     bounds = segment_bounds(n_frames, seg_cfg["length"], seg_cfg["keep_last_partial"])
-    return bounds, [i for s, e in bounds for i in sample_indices(s, e, per_segment)]
+    return bounds, [sample_indices(s, e, per_segment) for s, e in bounds]
 
 
 def video_features(
     path: str, bundle: Any, seg_cfg: dict[str, Any], per_segment: int, batch_size: int
 ):
     """(bounds, [n_segments, D]): per segment, the mean embedding of its sampled frames."""
-    bounds, indices = segment_plan(probe(path).n_frames, seg_cfg, per_segment)
+    bounds, samples = segment_plan(probe(path).n_frames, seg_cfg, per_segment)
     if not bounds:
         return bounds, None
-    emb = bundle.encode_frames(read_frames(path, indices), batch_size)
-    counts = [len(sample_indices(s, e, per_segment)) for s, e in bounds]
+    emb = bundle.encode_frames(read_frames(path, [i for s in samples for i in s]), batch_size)
+    counts = np.array([len(s) for s in samples])
     owner = np.repeat(np.arange(len(bounds)), counts)
     sums = np.zeros((len(bounds), emb.shape[1]), np.float64)
     np.add.at(sums, owner, emb)
-    return bounds, (sums / np.asarray(counts)[:, None]).astype(np.float32)
+    return bounds, (sums / counts[:, None]).astype(np.float32)
 
 
 def extract(videos: pd.DataFrame, config: dict[str, Any], out: str) -> None:

@@ -103,13 +103,14 @@ def run(config: dict[str, Any], index_path: str, out_table: str, out_dir: str) -
     cands = candidate_frames(index, cfg["frames_per_video"])
     if cands.empty:
         raise RetrievalError("no real normal training video to retrieve initial images from")
+    # candidate_frames lists each video's frames consecutively, so one read per video
+    # in the same order keeps frames row-aligned with `cands`.
     frames = np.concatenate(
         [
-            read_frames(p, g["frame"].tolist())
-            for p, g in tqdm(cands.groupby("path", sort=False), desc="decode")
+            read_frames(path, group["frame"].tolist())
+            for path, group in tqdm(cands.groupby("path", sort=False), desc="decode")
         ]
     )
-    cands = pd.concat([g for _, g in cands.groupby("path", sort=False)], ignore_index=True)
 
     bundle = load_clip(config["clip"], seed=config["seed"])
     image_emb = bundle.encode_frames(frames, config["clip"]["batch_size"])
