@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthvad.io.atomic import atomic_path
+from synthvad.io.atomic import atomic_dir, atomic_path
 from synthvad.io.shards import read_shards, write_shard
 from synthvad.io.video import VideoError, probe, read_frames, write_video
 
@@ -83,3 +83,18 @@ def test_shard_roundtrip_and_checks(tmp_path):
     write_shard(_meta("c", 1), np.ones((1, 5), np.float32), tmp_path / "c.parquet")
     with pytest.raises(ValueError, match="feature size"):
         read_shards([tmp_path / "a.parquet", tmp_path / "c.parquet"])
+
+
+def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "plots"
+    target.mkdir()
+    (target / "old.png").write_text("old")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "new.png").write_text("half")
+        raise RuntimeError("killed")
+    assert sorted(os.listdir(tmp_path)) == ["plots"]
+    assert os.listdir(target) == ["old.png"]
+    with atomic_dir(target) as tmp:
+        (tmp / "new.png").write_text("new")
+    assert os.listdir(target) == ["new.png"]
+    assert sorted(os.listdir(tmp_path)) == ["plots"]

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,7 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # object API: no pyplot state, Agg canvas for PNG
 
-from synthvad.io.atomic import write_text
+from synthvad.io.atomic import atomic_dir, write_text
+from synthvad.segments import read_intervals
 
 TABLE_COLUMNS = (
     "auc",
@@ -161,23 +159,10 @@ def make_report(
         raise ValueError("no experiments to report")
     table = metrics_table(runs)
     index = pd.read_parquet(index_path, columns=["video_id", "n_frames"]).set_index("video_id")
-    gt = pd.read_parquet(ground_truth_path, columns=["video_id", "start", "end"])
-    intervals: dict[str, list[tuple[int, int]]] = {}
-    for row in gt.itertuples(index=False):
-        intervals.setdefault(str(row.video_id), []).append((int(row.start), int(row.end)))
+    intervals = read_intervals(ground_truth_path)
 
-    # Build the whole directory beside its destination, then rename it into place.
-    final = Path(plot_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent))
-    try:
+    with atomic_dir(plot_dir) as tmp:
         _write_plots(tmp, runs, table, index, intervals)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
     write_text(table.to_csv(index=False), out_table_csv)
     write_text(markdown_table(table, warnings), out_table_md)

@@ -7,8 +7,6 @@ with optional scene balancing (count^alpha sub-sampling, then a per-scene quota)
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from synthvad.io.atomic import write_parquet
+from synthvad.io.atomic import atomic_dir, write_parquet
 from synthvad.io.video import read_frames
 from synthvad.plan import NORMAL
 from synthvad.segments import sample_indices
@@ -136,8 +134,7 @@ def run(config: dict[str, Any], index_path: str, out_table: str, out_dir: str) -
     quota = balance["min_per_scene"] if balance["enabled"] else 0
 
     rows = []
-    tmp = Path(tempfile.mkdtemp(prefix=".init_images.", dir=Path(out_dir).parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         for c, (name, _, k) in enumerate(queries):
             if k > len(pool_idx):
                 raise RetrievalError(
@@ -162,10 +159,6 @@ def run(config: dict[str, Any], index_path: str, out_table: str, out_dir: str) -
                         "clip_random_weights": bundle.random_weights,
                     }
                 )
-        shutil.rmtree(out_dir, ignore_errors=True)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     table = pd.DataFrame(rows)
     write_parquet(table, out_table)
     log.info("retrieved %d initial images for %d queries", len(table), len(queries))

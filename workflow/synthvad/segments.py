@@ -49,3 +49,14 @@ def expand_to_frames(segment_scores: np.ndarray, segment_frames: Sequence[int]) 
     if len(scores) != len(segment_frames):
         raise ValueError(f"{len(scores)} segment scores for {len(segment_frames)} segments")
     return np.repeat(scores, np.asarray(segment_frames, dtype=np.int64))
+
+
+def read_intervals(ground_truth_path: str) -> dict[str, list[tuple[int, int]]]:
+    """ground_truth.parquet (one row per interval) -> video_id -> [(start, end), ...]."""
+    import pandas as pd
+
+    gt = pd.read_parquet(ground_truth_path, columns=["video_id", "start", "end"])
+    intervals: dict[str, list[tuple[int, int]]] = {}
+    for row in gt.itertuples(index=False):
+        intervals.setdefault(str(row.video_id), []).append((int(row.start), int(row.end)))
+    return intervals

@@ -21,6 +21,7 @@ from synthvad.detect.models import build_detector
 from synthvad.io.atomic import atomic_path, write_json, write_parquet, write_text
 from synthvad.io.shards import read_shards
 from synthvad.metrics import align_scores_to_ground_truth, frame_metrics, video_auc
+from synthvad.segments import read_intervals
 
 log = logging.getLogger(__name__)
 
@@ -338,14 +339,10 @@ def _fit(
 
 
 def _ground_truth(ground_truth_path: str, index_path: str) -> tuple[pd.DataFrame, dict]:
-    gt = pd.read_parquet(ground_truth_path, columns=["video_id", "start", "end"])
     index = pd.read_parquet(index_path, columns=["video_id", "split", "label", "n_frames"])
     if index["video_id"].duplicated().any():
         raise ValueError(f"{index_path}: duplicate video ids")
-    intervals: dict[str, list[tuple[int, int]]] = {}
-    for row in gt.itertuples(index=False):
-        intervals.setdefault(str(row.video_id), []).append((int(row.start), int(row.end)))
-    return index.set_index("video_id"), intervals
+    return index.set_index("video_id"), read_intervals(ground_truth_path)
 
 
 @torch.no_grad()
