@@ -1,18 +1,22 @@
-# Stage 1: paired abnormal/normal descriptions (GV-VAD).
+# Stage 1: paired abnormal/normal descriptions (GV-VAD): offline template or an LLM.
+from synthvad.llm.settings import answer_params
 
 
 rule describe:
     output:
         f"{R}/descriptions.parquet",
     params:
-        config=sub_config("describe", "classes", "seed"),
+        # Without the LLM connection keys: they do not change answers (answer_params).
+        config=canonical(
+            {**sub_config("classes", "seed"), "describe": answer_params(config["describe"])}
+        ),
     log:
         f"{LOGS}/describe.log",
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=30,
+        runtime=60,
     conda:
-        "../../envs/core.yaml"
+        "../../envs/llm.yaml"
     script:
         STAGE

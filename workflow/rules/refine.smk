@@ -1,4 +1,6 @@
-# Stage 3: one prompt per planned clip (PA-VAD refinement, GV-VAD descriptions).
+# Stage 3: one prompt per planned clip (PA-VAD refinement by template or a VLM,
+# GV-VAD descriptions).
+from synthvad.llm.settings import answer_params
 
 
 rule refine:
@@ -7,7 +9,8 @@ rule refine:
     output:
         f"{R}/prompts.parquet",
     params:
-        template_phrases=config["refine"]["template_phrases"],
+        # Without the VLM connection keys: they do not change answers (answer_params).
+        config=canonical(answer_params(config["refine"])),
         methods=METHODS,
         clip_ids=CLIPS,
     log:
@@ -15,8 +18,8 @@ rule refine:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=30,
+        runtime=60,
     conda:
-        "../../envs/core.yaml"
+        "../../envs/llm.yaml"
     script:
         STAGE

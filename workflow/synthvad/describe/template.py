@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import zlib
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,11 @@ def request_hash(payload: dict[str, Any]) -> str:
 
 
 def combinations(cfg: dict[str, Any], classes: list[str], seed: int) -> list[dict[str, Any]]:
-    """`per_class` distinct (viewpoint, location, subject, event) draws per class, seeded."""
-    rng = np.random.default_rng([seed, 1])
+    """`per_class` distinct (viewpoint, location, subject, event) draws per class, seeded.
+
+    Each class draws from its own stream, as a prefix of one permutation of its pool:
+    raising per_class keeps every earlier combination at its index (so an LLM backend
+    pays only for the new ones), and adding a class changes no other class's draws."""
     out = []
     for cls in classes:
         events = [e for e in cfg["events"] if e["class"] == cls]
@@ -41,7 +45,8 @@ def combinations(cfg: dict[str, Any], classes: list[str], seed: int) -> list[dic
                 f"describe.per_class={cfg['per_class']} but class {cls!r} has only "
                 f"{len(pool)} distinct element combinations"
             )
-        for i, j in enumerate(rng.choice(len(pool), size=cfg["per_class"], replace=False)):
+        rng = np.random.default_rng([seed, 1, zlib.crc32(cls.encode())])
+        for i, j in enumerate(rng.permutation(len(pool))[: cfg["per_class"]]):
             viewpoint, location, subject, event = pool[int(j)]
             out.append(
                 {

@@ -8,7 +8,10 @@ import pandas as pd
 
 from synthvad.plan import NORMAL, gvvad_clip_id, pavad_clip_id
 
-PROMPT_COLUMNS = ["clip_id", "method", "class", "label", "prompt", "init_image", "location"]
+PROMPT_COLUMNS = [
+    "clip_id", "method", "class", "label", "prompt", "init_image", "location",
+    "model", "request_hash",
+]  # fmt: skip
 NEGATIVE_PROMPT = "camera motion, zoom, cartoon, text, watermark, blurry, distorted"
 
 
@@ -40,6 +43,8 @@ def pavad_prompts(init_images: pd.DataFrame, template_phrases: list[str]) -> lis
                 "prompt": with_template(coarse_phrase(rec["class"]), template_phrases),
                 "init_image": rec["image"],
                 "location": None,
+                "model": None,
+                "request_hash": None,
             }
         )
     return rows
@@ -58,6 +63,9 @@ def gvvad_prompts(descriptions: pd.DataFrame) -> list[dict[str, Any]]:
                     "prompt": rec["abnormal" if abnormal else "normal"],
                     "init_image": None,
                     "location": rec["location"],
+                    # the description's provenance (LLM model and request hash)
+                    "model": rec["model"],
+                    "request_hash": rec["request_hash"],
                 }
             )
     return rows
@@ -72,16 +80,23 @@ def run(
     out: str,
 ) -> pd.DataFrame:
     """Prompts of the `methods` in use; they must match the `planned` clip ids exactly."""
-    from synthvad.io.atomic import write_parquet
-
     rows: list[dict[str, Any]] = []
     if "gvvad" in methods:
         rows += gvvad_prompts(pd.read_parquet(descriptions))
     if "pavad" in methods:
         rows += pavad_prompts(pd.read_parquet(init_images), template_phrases)
+    return write_prompts(rows, planned, "template", out)
+
+
+def write_prompts(
+    rows: list[dict[str, Any]], planned: list[str], backend: str, out: str
+) -> pd.DataFrame:
+    """prompts.parquet in plan order, the one contract of every refine backend."""
+    from synthvad.io.atomic import write_parquet
+
     df = pd.DataFrame(rows, columns=PROMPT_COLUMNS)
     df["negative_prompt"] = NEGATIVE_PROMPT
-    df["backend"] = "template"
+    df["backend"] = backend
     if sorted(df["clip_id"]) != sorted(planned):
         missing = sorted(set(planned) - set(df["clip_id"]))
         extra = sorted(set(df["clip_id"]) - set(planned))

@@ -1,0 +1,119 @@
+"""The `openai` backend: a VLM on an OpenAI-compatible server turns (class, initial image)
+into one scene-grounded phrase s_hat (PA-VAD Eq. 5, instruction of S1.2), then the
+template phrases are appended (Eq. 6). GV-VAD prompts are the stage-1 descriptions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+
+from synthvad.llm.batch import Job, run_jobs
+from synthvad.llm.messages import InvalidAnswer, image_part, text_part
+from synthvad.llm.settings import LLMSettings
+from synthvad.plan import NORMAL
+from synthvad.refine.template import gvvad_prompts, pavad_prompts, with_template, write_prompts
+
+SYSTEM = (
+    "You are an expert in visual scene understanding and in designing the behaviour of "
+    "people and objects for surveillance video synthesis."
+)
+# Motion of the camera itself, which the video model must not produce.
+CAMERA_MOTION = re.compile(
+    r"\b(camera\s+(pans|zooms|tilts|moves|shakes|follows|tracks|rotates|cuts)|"
+    r"zoom(s|ing)?\s+(in|out)|panning|tracking\s+shot)\b",
+    flags=re.I,
+)
+QUOTES = "\"'“”‘’`"
+
+
+def pattern(cls: str) -> str:
+    return f"Generate {cls.replace('_', ' ')} behavior, manifested as"
+
+
+def instruction(cls: str) -> str:
+    """g_vlm: scene-grounded, nothing invented, no camera motion, one sentence."""
+    if cls == NORMAL:
+        task = (
+            "Describe the most plausible ordinary, everyday activity for this exact scene, "
+            "with no anomaly of any kind."
+        )
+    else:
+        task = (
+            f"The anomaly category is '{cls.replace('_', ' ')}'. Describe the most plausible "
+            "abnormal behaviour of this category that could happen in this exact scene."
+        )
+    return (
+        f"The image is a frame from a fixed surveillance camera. {task} "
+        f'Answer with one short sentence that completes "{pattern(cls)} ...". '
+        "Use only people, objects and places clearly visible in the image; do not invent "
+        "objects, persons, weapons or motions that the image does not show. Keep the action "
+        "realistic and physically plausible. The camera is fixed: never describe camera "
+        "motion, zoom or cuts."
+    )
+
+
+def validate(cls: str, max_words: int):
+    def check(text: str) -> str:
+        phrase = " ".join(text.split()).strip(QUOTES + " ")
+        if not phrase:
+            raise InvalidAnswer("the answer is empty")
+        if not phrase.lower().startswith("generate"):
+            raise InvalidAnswer(f'the answer must be one sentence completing "{pattern(cls)} ..."')
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", phrase) if s]
+        if len(sentences) > 1:
+            raise InvalidAnswer(f"the answer has {len(sentences)} sentences, not one")
+        if len(phrase.split()) > max_words:
+            raise InvalidAnswer(
+                f"the answer has {len(phrase.split())} words, more than {max_words}"
+            )
+        if motion := CAMERA_MOTION.search(phrase):
+            raise InvalidAnswer(f"the answer describes camera motion ({motion.group(0)!r})")
+        return phrase.rstrip(".")
+
+    return check
+
+
+def job(cls: str, image: str, max_words: int) -> Job:
+    return Job(
+        name=f"image {image} (class {cls})",
+        messages=[
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": [text_part(instruction(cls)), image_part(image)]},
+        ],
+        validate=validate(cls, max_words),
+        reminder=f'Reply again with only one short sentence completing "{pattern(cls)} ...".',
+    )
+
+
+def refined_pavad_prompts(
+    init_images: pd.DataFrame, cfg: dict[str, Any], settings: LLMSettings
+) -> list[dict[str, Any]]:
+    records = init_images.to_dict("records")
+    answers = run_jobs([job(r["class"], r["image"], cfg["max_words"]) for r in records], settings)
+    rows = pavad_prompts(init_images, cfg["template_phrases"])
+    for row, answer in zip(rows, answers, strict=True):
+        row.update(
+            prompt=with_template(answer.value, cfg["template_phrases"]),  # Eq. 6
+            model=settings.model,
+            request_hash=answer.key,
+        )
+    return rows
+
+
+def run(
+    cfg: dict[str, Any],
+    settings: LLMSettings,
+    methods: list[str],
+    planned: list[str],
+    descriptions: str | None,
+    init_images: str | None,
+    out: str,
+) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    if "gvvad" in methods:
+        rows += gvvad_prompts(pd.read_parquet(descriptions))
+    if "pavad" in methods:
+        rows += refined_pavad_prompts(pd.read_parquet(init_images), cfg, settings)
+    return write_prompts(rows, planned, "openai", out)
