@@ -1,21 +1,61 @@
-# Stage 4: one job per synthetic clip.
+# Stage 4: synthetic clips, each at synthetic/{generator}/{clip_id}.mp4 + .json.
+#
+# synthesize.clips_per_job 1: one job per clip (the wildcard rule below).
+# N > 1: one rule per batch of N clips of one generator and method, defined in a loop, so
+# that a model load is paid once per batch (Snakemake's group: would still start one Python
+# process per clip). Both kinds take the same params and inputs, so changing N reruns
+# nothing; params hold only what a clip is (synthvad.synthesize.jobs.rule_params).
+
+if not SYNTHESIS_BATCHES:
+
+    rule synthesize:
+        input:
+            unpack(lambda wildcards: synthesis_inputs([wildcards.clip_id])),
+        output:
+            videos=f"{R}/synthetic/{{generator}}/{{clip_id}}.mp4",
+            sidecars=f"{R}/synthetic/{{generator}}/{{clip_id}}.json",
+        wildcard_constraints:
+            generator="|".join(synthesis.GENERATORS),
+        params:
+            config=lambda wildcards: synthesis.rule_params(config, wildcards.generator),
+        log:
+            f"{LOGS}/synthesize/{{generator}}/{{clip_id}}.log",
+        threads: lambda wildcards: synthesis.threads(config, wildcards.generator)
+        resources:
+            gpu=lambda wildcards: synthesis.resources(config, wildcards.generator, 1)["gpu"],
+            mem_mb=lambda wildcards: synthesis.resources(config, wildcards.generator, 1)[
+                "mem_mb"
+            ],
+            runtime=lambda wildcards: synthesis.resources(config, wildcards.generator, 1)[
+                "runtime"
+            ],
+        conda:
+            lambda wildcards: synthesis.conda_env(wildcards.generator)
+        script:
+            STAGE
 
 
-rule synthesize:
-    input:
-        unpack(synthesis_inputs),
-    output:
-        video=f"{R}/synthetic/{GENERATOR}/{{clip_id}}.mp4",
-        sidecar=f"{R}/synthetic/{GENERATOR}/{{clip_id}}.json",
-    params:
-        config=sub_config("synthesize", "seed"),
-    log:
-        f"{LOGS}/synthesize/{{clip_id}}.log",
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=30,
-    conda:
-        "../../envs/core.yaml"
-    script:
-        STAGE
+for batch in SYNTHESIS_BATCHES:
+    batch_resources = synthesis.resources(config, batch.generator, len(batch.clip_ids))
+
+    rule:
+        name:
+            batch.rule
+        input:
+            **synthesis_inputs(batch.clip_ids),
+        output:
+            videos=[f"{R}/synthetic/{batch.generator}/{c}.mp4" for c in batch.clip_ids],
+            sidecars=[f"{R}/synthetic/{batch.generator}/{c}.json" for c in batch.clip_ids],
+        params:
+            config=synthesis.rule_params(config, batch.generator),
+        log:
+            f"{LOGS}/synthesize/{batch.generator}/{batch.rule}.log",
+        threads: synthesis.threads(config, batch.generator)
+        resources:
+            gpu=batch_resources["gpu"],
+            mem_mb=batch_resources["mem_mb"],
+            runtime=batch_resources["runtime"],
+        conda:
+            synthesis.conda_env(batch.generator)
+        script:
+            STAGE

@@ -1,27 +1,41 @@
-"""Stage 4 driver: one clip from prompts.parquet through the configured backend.
+"""Stage 4 driver: clips from prompts.parquet through the configured generator.
 
-Backends plug in by name; each returns uint8 frames [T, H, W, 3]. The driver owns the
-per-clip seed, the mp4 writing and the JSON sidecar, so every backend gets them alike.
+A generator is opened once per job (a diffusers model load is the expensive part) and
+then makes each of the job's clips. The driver owns the per-clip seed, the mp4 writing
+and the JSON sidecar, so every backend gets them alike.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from PIL import Image
+from tqdm import tqdm
 
 from synthvad.io.atomic import write_json
 from synthvad.io.video import write_video
 
 log = logging.getLogger(__name__)
 
-Backend = Callable[[dict[str, Any], dict[str, Any], int], np.ndarray]
+
+@dataclass
+class Clip:
+    frames: np.ndarray  # uint8 [T, H, W, 3]
+    fps: float
+    meta: dict[str, Any] = field(default_factory=dict)  # sidecar fields the backend knows
+
+
+class ClipGenerator(Protocol):
+    def generate(self, prompt: dict[str, Any], seed: int, clip_id: str) -> Clip: ...
 
 
 def clip_seed(global_seed: int, clip_id: str) -> int:
@@ -30,26 +44,50 @@ def clip_seed(global_seed: int, clip_id: str) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def _perturb(prompt: dict[str, Any], cfg: dict[str, Any], seed: int) -> np.ndarray:
-    from synthvad.synthesize.perturb import render_clip
+class PerturbGenerator:
+    """The offline rule-based backend (synthvad.synthesize.perturb)."""
 
-    init = None
-    if prompt.get("init_image"):
-        init = np.asarray(Image.open(prompt["init_image"]).convert("RGB"))
-    return render_clip(
-        cls=prompt["class"],
-        init_image=init,
-        location=prompt.get("location"),
-        n_frames=cfg["frames"],
-        rng=np.random.default_rng(seed),
-        abnormal=bool(prompt["label"]),
-    )
+    def __init__(self, settings: dict[str, Any], runtime: dict[str, Any]) -> None:
+        self.frames = settings["frames"]
+        self.fps = float(settings["fps"])
+
+    def generate(self, prompt: dict[str, Any], seed: int, clip_id: str) -> Clip:
+        from synthvad.synthesize.perturb import render_clip
+
+        init = None
+        if prompt.get("init_image"):
+            init = np.asarray(Image.open(prompt["init_image"]).convert("RGB"))
+        frames = render_clip(
+            cls=prompt["class"],
+            init_image=init,
+            location=prompt.get("location"),
+            n_frames=self.frames,
+            rng=np.random.default_rng(seed),
+            abnormal=bool(prompt["label"]),
+        )
+        meta = {"backend": "perturb", "model": "perturb", "revision": None, "steps": None}
+        return Clip(frames=frames, fps=self.fps, meta={**meta, "guidance": None})
 
 
-BACKENDS: dict[str, Backend] = {"perturb": _perturb}
+def _diffusers(backend: str) -> Callable[[dict[str, Any], dict[str, Any]], ClipGenerator]:
+    def open_generator(settings: dict[str, Any], runtime: dict[str, Any]) -> ClipGenerator:
+        from synthvad.synthesize.diffusion import DiffusersGenerator
+
+        return DiffusersGenerator.load(backend, settings, runtime)
+
+    return open_generator
 
 
-def get_backend(name: str) -> Backend:
+# name -> opener(settings, runtime); diffusers is imported only when one of its backends runs.
+BACKENDS: dict[str, Callable[[dict[str, Any], dict[str, Any]], ClipGenerator]] = {
+    "perturb": PerturbGenerator,
+    "cogvideox": _diffusers("cogvideox"),
+    "wan_i2v": _diffusers("wan_i2v"),
+    "wan_t2v": _diffusers("wan_t2v"),
+}
+
+
+def get_backend(name: str) -> Callable[[dict[str, Any], dict[str, Any]], ClipGenerator]:
     if name not in BACKENDS:
         raise ValueError(
             f"synthesize.backend: unknown backend {name!r} (known: {sorted(BACKENDS)})"
@@ -57,44 +95,71 @@ def get_backend(name: str) -> Backend:
     return BACKENDS[name]
 
 
-def load_prompt(prompts_path: str, clip_id: str) -> dict[str, Any]:
+def _none_for_nan(value: Any) -> Any:
+    return None if isinstance(value, float) and np.isnan(value) else value
+
+
+def load_prompts(prompts_path: str, clip_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """One prompt record per requested clip id; an error names any id without exactly one."""
     prompts = pd.read_parquet(prompts_path)
-    match = prompts[prompts["clip_id"] == clip_id]
-    if len(match) != 1:
-        raise ValueError(f"{prompts_path}: {len(match)} prompts for clip {clip_id!r}, expected 1")
-    rec = match.iloc[0].to_dict()
-    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()}
+    out = {}
+    for clip_id in clip_ids:
+        match = prompts[prompts["clip_id"] == clip_id]
+        if len(match) != 1:
+            raise ValueError(
+                f"{prompts_path}: {len(match)} prompts for clip {clip_id!r}, expected 1"
+            )
+        out[clip_id] = {k: _none_for_nan(v) for k, v in match.iloc[0].to_dict().items()}
+    return out
+
+
+def sidecar(prompt: dict[str, Any], clip: Clip, seed: int, n_frames: int) -> dict[str, Any]:
+    height, width = clip.frames.shape[1:3]
+    return {
+        "clip_id": prompt["clip_id"],
+        "method": prompt["method"],
+        "class": prompt["class"],
+        "label": int(prompt["label"]),
+        "prompt": prompt["prompt"],
+        "negative_prompt": prompt.get("negative_prompt"),
+        "init_image": prompt.get("init_image"),
+        "peak_gpu_memory_bytes": None,
+        **clip.meta,
+        "seed": seed,
+        "fps": clip.fps,
+        "frames": n_frames,
+        "resolution": [int(width), int(height)],
+    }
 
 
 def run(
-    config: dict[str, Any], prompts_path: str, clip_id: str, out_video: str, out_sidecar: str
+    params: dict[str, Any],
+    runtime: dict[str, Any],
+    prompts_path: str,
+    videos: Sequence[str],
+    sidecars: Sequence[str],
 ) -> None:
-    cfg = config["synthesize"]
-    prompt = load_prompt(prompts_path, clip_id)
-    seed = clip_seed(config["seed"], clip_id)
+    """Make the clips named by `videos` ({clip_id}.mp4) and their JSON `sidecars`.
+
+    `params` is the rule's params (backend, seed, settings: what a clip is); `runtime`
+    only says how to make them (device, offload, ...), see synthvad.synthesize.jobs.
+    """
+    clip_ids = [Path(v).stem for v in videos]
+    if [Path(s).stem for s in sidecars] != clip_ids:
+        raise ValueError(f"videos {list(videos)} and sidecars {list(sidecars)} do not pair up")
+    prompts = load_prompts(prompts_path, clip_ids)
     started = time.perf_counter()
-    frames = get_backend(cfg["backend"])(prompt, cfg, seed)
-    n = write_video(out_video, frames, cfg["fps"])
-    write_json(
-        {
-            "clip_id": clip_id,
-            "method": prompt["method"],
-            "class": prompt["class"],
-            "label": int(prompt["label"]),
-            "prompt": prompt["prompt"],
-            "negative_prompt": prompt.get("negative_prompt"),
-            "init_image": prompt.get("init_image"),
-            "model": cfg["backend"],
-            "revision": None,
-            "steps": None,
-            "guidance": None,
-            "seed": seed,
-            "fps": cfg["fps"],
-            "frames": n,
-            "resolution": [int(frames.shape[2]), int(frames.shape[1])],
-            "seconds": round(time.perf_counter() - started, 3),
-            "peak_gpu_memory_bytes": None,
-        },
-        out_sidecar,
-    )
-    log.info("clip %s: %d frames in %.1f s", clip_id, n, time.perf_counter() - started)
+    generator = get_backend(params["backend"])(params["settings"], runtime)
+    load_seconds = round(time.perf_counter() - started, 3)
+    clips = zip(clip_ids, videos, sidecars, strict=True)
+    bar = tqdm(clips, total=len(clip_ids), desc="clips", unit="clip", file=sys.stderr)
+    for clip_id, video, sidecar_path in bar:
+        seed = clip_seed(params["seed"], clip_id)
+        clip_started = time.perf_counter()
+        clip = generator.generate(prompts[clip_id], seed, clip_id)
+        n = write_video(video, clip.frames, clip.fps)
+        seconds = round(time.perf_counter() - clip_started, 3)
+        record = sidecar(prompts[clip_id], clip, seed, n)
+        record.update(seconds=seconds, load_seconds=load_seconds, clips_in_job=len(clip_ids))
+        write_json(record, sidecar_path)
+        log.info("clip %s: %d frames %s in %.1f s", clip_id, n, record["resolution"], seconds)

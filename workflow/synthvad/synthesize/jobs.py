@@ -1,0 +1,173 @@
+"""Stage 4 as Snakemake jobs: which generator makes each clip, how clips group into jobs,
+what each job declares to the scheduler, and which config keys are rule params.
+
+A generator section (synthesize.<generator>) holds keys that decide *what* a clip is
+(model, size, steps, guidance, ...) and keys that decide only *how* it is made (device,
+offload, attention kernel, resources). Only the first kind are rule params: switching on
+CPU offload after an out-of-memory error must not regenerate the clips already made.
+Nothing here imports torch: the Snakefile calls it at parse time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from synthvad.config import ConfigError, canonical
+
+METHODS = ("gvvad", "pavad")
+DIFFUSERS_GENERATORS = ("cogvideox", "wan_i2v", "wan_t2v")
+GENERATORS = ("perturb", *DIFFUSERS_GENERATORS)
+IMAGE_TO_VIDEO = frozenset({"wan_i2v"})
+TWO_EXPERT_CAPABLE = frozenset({"wan_i2v", "wan_t2v"})  # Wan 2.2 A14B checkpoints
+TEMPORAL_STRIDE = 4  # CogVideoX and Wan VAEs: a clip has 4k+1 frames
+RUNTIME_KEYS = (
+    "device",
+    "cpu_offload",
+    "vae_tiling",
+    "vae_slicing",
+    "attention_backend",
+    "compile",
+    "threads",
+    "mem_mb",
+    "load_minutes",
+    "minutes_per_clip",
+)
+PERTURB_RESOURCES = {"gpu": 0, "mem_mb": 1000, "runtime": 30}
+CONDA_ENVS = {"perturb": "../../envs/core.yaml", "diffusers": "../../envs/diffusion.yaml"}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One Snakemake job that makes several clips with one model load."""
+
+    rule: str
+    generator: str
+    method: str
+    clip_ids: tuple[str, ...]
+
+
+def method_of(clip_id: str) -> str:
+    method = clip_id.split("-", 1)[0]
+    if method not in METHODS:
+        raise ValueError(f"clip id {clip_id!r} does not start with a method ({', '.join(METHODS)})")
+    return method
+
+
+def generators(config: dict[str, Any]) -> dict[str, str]:
+    """Method -> generator name, from synthesize.backend (one name, or one per method)."""
+    backend = config["synthesize"]["backend"]
+    if isinstance(backend, str):
+        return dict.fromkeys(METHODS, backend)
+    return {method: backend.get(method, "perturb") for method in METHODS}
+
+
+def generator_of(config: dict[str, Any], clip_id: str) -> str:
+    return generators(config)[method_of(clip_id)]
+
+
+def is_diffusers(generator: str) -> bool:
+    return generator in DIFFUSERS_GENERATORS
+
+
+def settings(config: dict[str, Any], generator: str) -> dict[str, Any]:
+    """The keys of synthesize.<generator> that decide what a clip is."""
+    section = config["synthesize"][generator]
+    return {key: value for key, value in section.items() if key not in RUNTIME_KEYS}
+
+
+def runtime(config: dict[str, Any], generator: str) -> dict[str, Any]:
+    """The keys of synthesize.<generator> that decide only how clips are made."""
+    section = config["synthesize"][generator]
+    return {key: value for key, value in section.items() if key in RUNTIME_KEYS}
+
+
+def rule_params(config: dict[str, Any], generator: str) -> dict[str, Any]:
+    """What a synthesis job's output depends on besides its prompts: its rerun trigger."""
+    return canonical(
+        {"backend": generator, "seed": config["seed"], "settings": settings(config, generator)}
+    )
+
+
+def threads(config: dict[str, Any], generator: str) -> int:
+    return config["synthesize"][generator]["threads"] if is_diffusers(generator) else 1
+
+
+def resources(config: dict[str, Any], generator: str, n_clips: int) -> dict[str, int]:
+    """gpu / mem_mb / runtime (minutes) of a job making `n_clips` clips."""
+    if not is_diffusers(generator):
+        return dict(PERTURB_RESOURCES)
+    section = config["synthesize"][generator]
+    minutes = section["load_minutes"] + n_clips * section["minutes_per_clip"]
+    return {
+        "gpu": 0 if section["device"] == "cpu" else 1,
+        "mem_mb": section["mem_mb"],
+        "runtime": int(round(minutes)),
+    }
+
+
+def conda_env(generator: str) -> str:
+    return CONDA_ENVS["diffusers" if is_diffusers(generator) else "perturb"]
+
+
+def batches(config: dict[str, Any], clip_ids: Iterable[str]) -> list[Batch]:
+    """Clips in groups of synthesize.clips_per_job, never mixing generators or methods.
+
+    One method per batch keeps a batch's inputs equal to those of its clips' one-clip
+    jobs (only PA-VAD clips read the initial images), so changing clips_per_job reruns
+    nothing. Names are stable for a given config: synthesize_batch_0001, ...
+    """
+    size = config["synthesize"]["clips_per_job"]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for clip_id in clip_ids:
+        method = method_of(clip_id)
+        groups.setdefault((generators(config)[method], method), []).append(clip_id)
+    out: list[Batch] = []
+    for (generator, method), ids in groups.items():
+        for start in range(0, len(ids), size):
+            name = f"synthesize_batch_{len(out) + 1:04d}"
+            out.append(Batch(name, generator, method, tuple(ids[start : start + size])))
+    return out
+
+
+def check_config(config: dict[str, Any], methods: Iterable[str]) -> None:
+    """What the schema cannot say about synthesize; raises ConfigError naming the key."""
+    backend_key = "synthesize.backend"
+    for method in methods:
+        generator = generators(config)[method]
+        if generator in IMAGE_TO_VIDEO and method == "gvvad":
+            raise ConfigError(
+                f"config key '{backend_key}': {generator} animates an initial image, but "
+                "GV-VAD clips (gvvad) are text-to-video and have none; use cogvideox or wan_t2v "
+                f"for gvvad, e.g. backend: {{gvvad: cogvideox, pavad: {generator}}}"
+            )
+        if is_diffusers(generator):
+            _check_generator(config["synthesize"][generator], f"synthesize.{generator}", generator)
+
+
+def _check_generator(section: dict[str, Any], key: str, generator: str) -> None:
+    if not section.get("model"):
+        raise ConfigError(
+            f"config key '{key}.model': {generator} needs a model: a local diffusers pipeline "
+            "folder, or a hub id present in your HF cache"
+        )
+    frames = section.get("frames")
+    if frames is not None and frames % TEMPORAL_STRIDE != 1:
+        raise ConfigError(
+            f"config key '{key}.frames': the video VAE makes 4k+1 frames (e.g. 49, 81), "
+            f"got {frames}"
+        )
+    guidance = section.get("guidance")
+    if isinstance(guidance, list) and generator not in TWO_EXPERT_CAPABLE:
+        raise ConfigError(
+            f"config key '{key}.guidance': two guidance scales need a two-expert (Wan 2.2 "
+            f"A14B) checkpoint; {generator} takes one number"
+        )
+    if section.get("boundary_ratio") is not None and generator not in TWO_EXPERT_CAPABLE:
+        raise ConfigError(f"config key '{key}.boundary_ratio': only Wan 2.2 checkpoints have one")
+    if section.get("cpu_offload", "none") != "none" and section.get("device") == "cpu":
+        raise ConfigError(
+            f"config key '{key}.cpu_offload': offloading moves weights between CPU and GPU; "
+            "it needs device auto or cuda"
+        )
