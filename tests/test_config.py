@@ -14,16 +14,16 @@ def raw():
 
 def test_default_config_is_valid_and_defaults_are_filled():
     cfg = raw()
-    del cfg["detect"]["lr"]
+    del cfg["detect"]["val_fraction"]
     validate_config(cfg)
-    assert cfg["detect"]["lr"] == 0.001
+    assert cfg["detect"]["val_fraction"] == 0.2
     assert cfg["segments"] == {"length": 16, "keep_last_partial": True}
 
 
 @pytest.mark.parametrize(
     ("path", "value", "key"),
     [
-        (("detect", "lr"), "fast", "detect.lr"),
+        (("detectors", "topk_bce", "lr"), "fast", "detectors.topk_bce.lr"),
         (("retrieve", "lambda"), 1.5, "retrieve.lambda"),
         (("experiments", "real", "synthetic"), ["sora"], "experiments.real.synthetic.0"),
         (("clip", "device"), "tpu", "clip.device"),

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthvad.metrics import align_scores_to_ground_truth, frame_metrics, video_auc
+from synthvad.metrics import (
+    align_scores_to_ground_truth,
+    frame_metrics,
+    summarize_seeds,
+    video_auc,
+)
 
 
 def test_frame_metrics_hand_example():
@@ -80,3 +85,28 @@ def test_align_raises_on_length_mismatch_naming_the_video():
         )
     with pytest.raises(ValueError, match="'clip_008'"):
         align_scores_to_ground_truth("clip_008", np.array([0.1]), [16], [], 40, 16, True)
+
+
+def test_summarize_seeds_mean_sample_std_and_shared_sizes():
+    per_seed = [
+        {"seed": 0, "auc": 0.7, "ap": 0.3, "auc_abnormal_videos": None, "false_alarm_rate": 0.1,
+         "n_frames": 50, "n_abnormal_frames": 5, "n_videos": 2, "best_epoch": 3, "n_val": 4,
+         "n_train_real_normal": 8, "val_metric": "objective", "alpha_final": 0.4},
+        {"seed": 1, "auc": 0.9, "ap": 0.5, "auc_abnormal_videos": None, "false_alarm_rate": 0.3,
+         "n_frames": 50, "n_abnormal_frames": 5, "n_videos": 2, "best_epoch": 9, "n_val": 4,
+         "n_train_real_normal": 8, "val_metric": "objective", "alpha_final": 0.6},
+    ]  # fmt: skip
+    got = summarize_seeds(per_seed)
+    # mean (0.7 + 0.9) / 2; sample std sqrt(((0.1)^2 + (0.1)^2) / 1) = 0.1 * sqrt(2)
+    assert got["auc"] == pytest.approx(0.8)
+    assert got["auc_std"] == pytest.approx(0.1 * 2**0.5)
+    assert got["false_alarm_rate"] == pytest.approx(0.2)
+    assert got["auc_abnormal_videos"] is None and got["auc_abnormal_videos_std"] is None
+    assert got["seeds"] == [0, 1] and got["best_epochs"] == [3, 9]
+    assert got["alpha_final"] == pytest.approx(0.5)
+    assert (got["n_frames"], got["n_train_real_normal"], got["n_val"]) == (50, 8, 4)
+    assert len(got["per_seed"]) == 2
+    one = summarize_seeds(per_seed[:1])
+    assert one["auc"] == pytest.approx(0.7) and one["auc_std"] is None
+    with pytest.raises(ValueError, match="n_frames"):
+        summarize_seeds([per_seed[0], {**per_seed[1], "n_frames": 49}])

@@ -8,32 +8,39 @@ import pandas as pd
 import pytest
 
 from synthvad.io.atomic import write_json, write_parquet
+from synthvad.metrics import summarize_seeds
 from synthvad.report import make_report
 
 VIDEOS = {"test_a": (40, 1), "test_b": (32, 0)}  # video -> (n_frames, label)
 
 
-def _fake_run(root: Path, name: str, auc: float, shift: float) -> dict[str, str]:
+def _fake_run(root: Path, name: str, aucs: list[float], shift: float) -> dict[str, str]:
+    """A run of len(aucs) seeds: frame scores per seed (seed column) and summary metrics."""
     frames = []
-    for video_id, (n_frames, label) in VIDEOS.items():
-        for frame in range(n_frames):
-            anomalous = int(label == 1 and 20 <= frame < 30)
-            frames.append((video_id, frame, min(1.0, 0.2 + shift + 0.6 * anomalous), anomalous))
-    scores = pd.DataFrame(frames, columns=["video_id", "frame", "score", "label"])
+    for seed in range(len(aucs)):
+        for video_id, (n_frames, label) in VIDEOS.items():
+            for frame in range(n_frames):
+                anomalous = int(label == 1 and 20 <= frame < 30)
+                score = min(1.0, 0.2 + shift + 0.1 * seed + 0.6 * anomalous)
+                frames.append((seed, video_id, frame, score, anomalous))
+    scores = pd.DataFrame(frames, columns=["seed", "video_id", "frame", "score", "label"])
+    per_seed = [
+        {"seed": s, "auc": a, "ap": a - 0.1, "auc_abnormal_videos": None, "false_alarm_rate": 0.0,
+         "n_frames": 72, "n_abnormal_frames": 10, "n_videos": 2, "best_epoch": 7 + s,
+         "val_metric": "objective", "alpha_final": 0.5, "n_val": 4,
+         "n_train_real_normal": 10, "n_train_real_abnormal": 0 if "syn" in name else 10,
+         "n_train_synthetic_normal": 0, "n_train_synthetic_abnormal": 5 if "syn" in name else 0}
+        for s, a in enumerate(aucs)
+    ]  # fmt: skip
     metrics = {
         "experiment": name,
-        "auc": auc,
-        "ap": auc - 0.1,
-        "auc_abnormal_videos": None,
-        "false_alarm_rate": 0.0,
-        "n_train_real_normal": 10,
-        "n_train_real_abnormal": 0 if "syn" in name else 10,
-        "n_train_synthetic_normal": 0,
-        "n_train_synthetic_abnormal": 5 if "syn" in name else 0,
-        "n_val": 4,
-        "best_epoch": 7,
-        "n_videos": 2,
-        "n_frames": 72,
+        "detector": "topk_bce",
+        "model": "topk_bce",
+        "real_abnormal": "syn" not in name,
+        "synthetic": ["gvvad"] if "syn" in name else [],
+        "alpha": 0.5,
+        "unsupervised": False,
+        **summarize_seeds(per_seed),
     }
     paths = {"metrics": str(root / name / "metrics.json"), "scores": str(root / name / "s.parquet")}
     write_json(metrics, paths["metrics"])
@@ -44,8 +51,8 @@ def _fake_run(root: Path, name: str, auc: float, shift: float) -> dict[str, str]
 @pytest.fixture()
 def inputs(tmp_path):
     runs = {
-        "baseline": _fake_run(tmp_path, "baseline", 0.81, 0.0),
-        "syn_gvvad": _fake_run(tmp_path, "syn_gvvad", 0.77, 0.1),
+        "baseline": _fake_run(tmp_path, "baseline", [0.81], 0.0),
+        "syn_gvvad": _fake_run(tmp_path, "syn_gvvad", [0.75, 0.79], 0.1),
     }
     index = pd.DataFrame(
         [
@@ -73,12 +80,21 @@ def test_make_report_writes_table_markdown_and_plots(inputs):
     )
     table = pd.read_csv(out / "table.csv")
     assert table["experiment"].tolist() == ["baseline", "syn_gvvad"]
+    # mean and sample std over seeds: (0.75 + 0.79) / 2; sqrt(2 * 0.02^2 / 1)
     assert table["auc"].tolist() == pytest.approx([0.81, 0.77])
-    assert table["best_epoch"].tolist() == [7, 7]
+    assert table["auc_std"].isna().tolist() == [True, False]  # one seed has no spread
+    assert table.loc[1, "auc_std"] == pytest.approx(0.02 * 2**0.5)
+    assert table["best_epochs"].tolist() == ["7", "7/8"]
+    assert table["n_seeds"].tolist() == [1, 2]
+    assert table["trains_on"].tolist() == [
+        "real normal + real abnormal",
+        "real normal + gvvad synthetic (alpha 0.5)",
+    ]
 
     md = (out / "table.md").read_text()
     assert md.index("CLIP weights are RANDOM (demo)") < md.index("| experiment")
-    assert "| baseline | 0.8100 |" in md and "syn_gvvad" in md
+    assert "| baseline | topk_bce (topk_bce) |" in md
+    assert "| 0.810 |" in md and "| 0.770 ± 0.028 |" in md
     assert "n/a" in md  # auc_abnormal_videos was None
 
     pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
@@ -106,7 +122,7 @@ def test_make_report_replaces_an_old_plot_dir(inputs):
 
 def test_make_report_rejects_runs_tested_on_different_frames(inputs):
     root, runs = inputs
-    other = _fake_run(root, "other", 0.5, 0.0)
+    other = _fake_run(root, "other", [0.5], 0.0)
     metrics = pd.read_json(other["metrics"], typ="series").to_dict()
     write_json({**metrics, "n_frames": 71}, other["metrics"])
     with pytest.raises(ValueError, match="different frames"):
@@ -120,3 +136,14 @@ def test_make_report_rejects_runs_tested_on_different_frames(inputs):
             [],
         )
     assert not (root / "t.csv").exists()
+
+
+def test_plots_show_the_mean_over_seeds(inputs):
+    from synthvad.report import _mean_over_seeds
+
+    _, runs = inputs
+    scores = pd.read_parquet(runs["syn_gvvad"]["scores"])  # seed 1 scores 0.1 above seed 0
+    mean = _mean_over_seeds(scores)
+    first = mean[(mean.video_id == "test_b") & (mean.frame == 0)]["score"].item()
+    assert first == pytest.approx(0.2 + 0.1 + 0.05)
+    assert len(mean) == len(scores) // 2

@@ -40,9 +40,13 @@ def planned_jobs(workdir: Path) -> Counter:
 
 
 def set_key(workdir: Path, section: str, key: str, value) -> None:
+    """Set config[section][key]; `section` may be dotted (detectors.topk_bce)."""
     path = workdir / "config.yaml"
     cfg = yaml.safe_load(path.read_text())
-    cfg.setdefault(section, {})[key] = value
+    node = cfg
+    for part in section.split("."):
+        node = node.setdefault(part, {})
+    node[key] = value
     path.write_text(yaml.safe_dump(cfg))
 
 
@@ -66,12 +70,15 @@ def test_every_stage_writes_its_outputs(finished_run):
     assert sidecar["prompt"] and sidecar["seed"] >= 0
     filtered = pd.read_parquet(r / "filtered.parquet")
     assert {"keep", "reason", "motion", "frame_std", "clip_score"} <= set(filtered.columns)
-    for name in ("real", "gvvad", "pavad"):
+    experiments = yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())["experiments"]
+    for name in experiments:  # every detector model, one seed each
         metrics = json.loads((r / "runs" / name / "metrics.json").read_text())
         assert 0.0 <= metrics["auc"] <= 1.0 and 0.0 <= metrics["ap"] <= 1.0
+        assert metrics["seeds"] == [1] and len(metrics["per_seed"]) == 1  # .test seed: 1
         assert (r / "runs" / name / "model.safetensors").stat().st_size > 0
+    assert json.loads((r / "runs" / "unsupervised" / "metrics.json").read_text())["unsupervised"]
     summary = (r / "report" / "summary.md").read_text()
-    assert "RANDOM" in summary and "pavad" in summary
+    assert "RANDOM" in summary and "pavad_darm" in summary
     assert len(list((r / "report" / "plots").glob("*.png"))) >= 5
     assert not list(r.rglob("*.part")), "a temporary file was left behind"
 
@@ -83,11 +90,13 @@ def test_second_run_does_nothing(finished_run):
 def test_filter_threshold_reruns_filter_and_downstream_only(finished_run):
     set_key(finished_run, "filter", "min_motion", 0.25)
     assert planned_jobs(finished_run) == Counter(
-        {"filter": 1, "features_synthetic": 1, "detect": 2, "report": 1, "all": 1}
+        {"filter": 1, "features_synthetic": 1, "detect": 3, "report": 1, "all": 1}
     )
 
 
-def test_learning_rate_reruns_training_only(finished_run):
+def test_detector_setting_reruns_only_the_experiments_using_it(finished_run):
     set_key(finished_run, "filter", "min_motion", 0.3)  # back to what was run
-    set_key(finished_run, "detect", "lr", 0.002)
-    assert planned_jobs(finished_run) == Counter({"detect": 3, "report": 1, "all": 1})
+    set_key(finished_run, "detectors.topk_bce", "lr", 0.002)  # experiments real and gvvad
+    assert planned_jobs(finished_run) == Counter({"detect": 2, "report": 1, "all": 1})
+    set_key(finished_run, "detect", "val_fraction", 0.3)  # the protocol: every experiment
+    assert planned_jobs(finished_run) == Counter({"detect": 6, "report": 1, "all": 1})

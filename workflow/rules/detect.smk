@@ -1,4 +1,5 @@
-# Stage 7-8: train and evaluate one detector per experiment, then compare them.
+# Stage 7-8: train and evaluate one experiment's detector (all its seeds) per job, then
+# compare the experiments. Per-seed results live inside each run's files (a seed column).
 
 
 rule detect:
@@ -12,8 +13,9 @@ rule detect:
         metrics=f"{R}/runs/{{experiment}}/metrics.json",
         history=f"{R}/runs/{{experiment}}/history.csv",
     params:
-        experiment=lambda wc: canonical({"name": wc.experiment, **config["experiments"][wc.experiment]}),
-        detect=canonical(config["detect"]),
+        experiment=experiment_config,
+        detector=detector_config,
+        protocol=canonical(config["detect"]),
         segments=canonical(config["segments"]),
         seed=config["seed"],
     log:

@@ -39,13 +39,19 @@ def load_schema() -> dict[str, Any]:
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults in place and raise ConfigError naming the first offending key."""
     validator = _Validator(load_schema())
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    # "Unevaluated properties" also fires when a conditional branch failed for another
+    # reason; that other error names the key, so it goes first.
+    errors = sorted(
+        validator.iter_errors(config),
+        key=lambda e: (e.validator == "unevaluatedProperties", list(e.absolute_path)),
+    )
     if errors:
         err = errors[0]
         key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"config key '{key}': {err.message}{more}")
     _check_cross_references(config)
+    _check_experiments(config)
     return config
 
 
@@ -64,6 +70,27 @@ def _check_cross_references(config: dict[str, Any]) -> None:
         lo, hi = config["data"]["demo"]["seconds"]
         if lo > hi:
             raise ConfigError(f"config key 'data.demo.seconds': min {lo} > max {hi}")
+    from synthvad.datasets import check_config as check_data
+
+    check_data(config, ConfigError)
+
+
+def _check_experiments(config: dict[str, Any]) -> None:
+    """Each experiment names a configured detector; removing labels needs a label-free one."""
+    detectors = config.get("detectors", {})
+    for name, experiment in config["experiments"].items():
+        detector = experiment["detector"]
+        if detector not in detectors:
+            raise ConfigError(
+                f"config key 'experiments.{name}.detector': {detector!r} is not one of the "
+                f"detectors {sorted(detectors)}"
+            )
+        model = detectors[detector]["model"]
+        if experiment["unsupervised"] and model != "spr_unsupervised":
+            raise ConfigError(
+                f"config key 'experiments.{name}.unsupervised': detector {detector!r} "
+                f"(model {model}) needs labels; use a spr_unsupervised detector"
+            )
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

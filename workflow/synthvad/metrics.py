@@ -69,6 +69,42 @@ def frame_metrics(
     }
 
 
+# Test metrics reported per seed and as mean and std over seeds.
+SEED_METRICS = ("auc", "ap", "auc_abnormal_videos", "false_alarm_rate")
+# Properties of the test set or of the data selection: equal for every seed of a run.
+SHARED_KEYS = ("n_frames", "n_abnormal_frames", "n_videos")
+
+
+def summarize_seeds(per_seed: Sequence[Mapping]) -> dict:
+    """Mean and sample std (ddof 1; None for one seed) of SEED_METRICS over seeds.
+
+    Returns {metric: mean, metric_std: std, ...}, the shared test-set sizes, the seeds,
+    their best epochs, the mean final alpha, and the per-seed dicts under "per_seed".
+    Single-seed VAD numbers vary by points, so a table should show the spread.
+    """
+    if not per_seed:
+        raise ValueError("no seeds to summarize")
+    summary: dict = {"seeds": [int(m["seed"]) for m in per_seed], "n_seeds": len(per_seed)}
+    for key in SEED_METRICS:
+        values = [float(m[key]) for m in per_seed if m.get(key) is not None]
+        summary[key] = float(np.mean(values)) if values else None
+        summary[f"{key}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    for key in SHARED_KEYS:
+        values = {m[key] for m in per_seed}
+        if len(values) > 1:
+            raise ValueError(f"seeds disagree on {key}: {sorted(values)}")
+        summary[key] = values.pop()
+    first = per_seed[0]
+    # Split sizes are per stratum round(fraction * n): the same for every seed.
+    summary.update({k: v for k, v in first.items() if k.startswith(("n_train_", "n_val"))})
+    summary["val_metric"] = first.get("val_metric")
+    summary["best_epochs"] = [m.get("best_epoch") for m in per_seed]
+    alphas = [float(m["alpha_final"]) for m in per_seed if m.get("alpha_final") is not None]
+    summary["alpha_final"] = float(np.mean(alphas)) if alphas else None
+    summary["per_seed"] = [dict(m) for m in per_seed]
+    return summary
+
+
 def video_auc(video_scores: Sequence[float], video_labels: Sequence[int]) -> float | None:
     """ROC AUC of video-level scores against video-level labels; None with one class."""
     scores = np.asarray(video_scores, dtype=np.float64)

@@ -10,29 +10,50 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure  # object API: no pyplot state, Agg canvas for PNG
 
 from synthvad.io.atomic import atomic_dir, write_text
+from synthvad.metrics import SEED_METRICS
 from synthvad.segments import read_intervals
 
 TABLE_COLUMNS = (
-    "auc",
-    "ap",
-    "auc_abnormal_videos",
-    "false_alarm_rate",
+    "detector",
+    "model",
+    "trains_on",
+    "n_seeds",
+    *(c for key in SEED_METRICS for c in (key, f"{key}_std")),
     "n_train_real_normal",
     "n_train_real_abnormal",
     "n_train_synthetic_normal",
     "n_train_synthetic_abnormal",
     "n_val",
-    "best_epoch",
+    "best_epochs",
     "val_metric",
-    "val_auc",
     "alpha",
     "alpha_final",
     "n_videos",
     "n_frames",
 )
+# Markdown headers of the mean +- std cells.
+METRIC_TITLES = {
+    "auc": "frame AUC",
+    "ap": "AP",
+    "auc_abnormal_videos": "AUC, abnormal videos",
+    "false_alarm_rate": "false alarms, normal videos",
+}
+
+
+def trains_on(metrics: Mapping) -> str:
+    """Human description of an experiment's training data from its metrics.json."""
+    parts = ["real normal"]
+    if metrics.get("real_abnormal"):
+        parts.append("real abnormal")
+    synthetic = list(metrics.get("synthetic") or [])
+    if synthetic:
+        parts.append(f"{' + '.join(synthetic)} synthetic (alpha {metrics.get('alpha')})")
+    text = " + ".join(parts)
+    return f"{text}, labels removed" if metrics.get("unsupervised") else text
 
 
 def metrics_table(runs: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
@@ -40,7 +61,11 @@ def metrics_table(runs: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
     rows = []
     for name, paths in runs.items():
         metrics = json.loads(Path(paths["metrics"]).read_text())
-        rows.append({"experiment": name, **{c: metrics.get(c) for c in TABLE_COLUMNS}})
+        row = {"experiment": name, **{c: metrics.get(c) for c in TABLE_COLUMNS}}
+        row["trains_on"] = trains_on(metrics)
+        epochs = metrics.get("best_epochs")
+        row["best_epochs"] = None if epochs is None else "/".join(str(e) for e in epochs)
+        rows.append(row)
     # Object dtype keeps counts as ints and missing values as None (not NaN floats).
     table = pd.DataFrame(rows, columns=["experiment", *TABLE_COLUMNS], dtype=object)
     # Metrics over different test frames are not comparable.
@@ -50,12 +75,22 @@ def metrics_table(runs: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
     return table
 
 
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _cell(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "n/a"
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
+
+
+def _mean_std(mean: object, std: object) -> str:
+    if _missing(mean):
+        return "n/a"
+    return f"{mean:.3f}" if _missing(std) else f"{mean:.3f} ± {std:.3f}"
 
 
 def markdown_table(table: pd.DataFrame, warnings: list[str]) -> str:
@@ -63,11 +98,26 @@ def markdown_table(table: pd.DataFrame, warnings: list[str]) -> str:
     lines += [f"> **Warning:** {w}" for w in warnings]
     if warnings:
         lines.append("")
-    lines.append("| " + " | ".join(table.columns) + " |")
-    lines.append("|" + "---|" * len(table.columns))
-    for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-    lines += ["", "Frame-level metrics on the real test split; epochs selected on validation."]
+    headers = ["experiment", "detector", "trains on", "seeds", *METRIC_TITLES.values()]
+    headers += ["train videos (normal/abnormal, real + synthetic)", "best epochs", "alpha final"]
+    lines.append("| " + " | ".join(headers) + " |")
+    lines.append("|" + "---|" * len(headers))
+    for row in table.to_dict("records"):
+        counts = (
+            f"{row['n_train_real_normal']}/{row['n_train_real_abnormal']} + "
+            f"{row['n_train_synthetic_normal']}/{row['n_train_synthetic_abnormal']}"
+        )
+        cells = [row["experiment"], f"{row['detector']} ({row['model']})", row["trains_on"]]
+        cells.append(_cell(row["n_seeds"]))
+        cells += [_mean_std(row[key], row[f"{key}_std"]) for key in METRIC_TITLES]
+        cells += [counts, _cell(row["best_epochs"]), _cell(row["alpha_final"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Frame-level metrics on the real test split, mean ± sample std over seeds; each "
+        "seed's epoch was selected on its validation split of the training videos, never "
+        "on the test split.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -83,37 +133,53 @@ def plot_video(
     n_frames: int | None,
 ) -> None:
     """Every experiment's frame scores of one video, ground-truth intervals shaded."""
-    fig = Figure(figsize=(9, 3), layout="constrained")
+    fig = Figure(figsize=(10, 3.2), layout="constrained")
     ax = fig.add_subplot()
     for i, (start, end) in enumerate(intervals):
         ax.axvspan(
             start, end, color="tab:red", alpha=0.15, label="ground truth" if i == 0 else None
         )
-    for name, frames in curves.items():
-        ax.plot(frames["frame"].to_numpy(), frames["score"].to_numpy(), label=name, lw=1.2)
+    palette = colormaps["tab10" if len(curves) <= 10 else "tab20"]
+    for i, (name, frames) in enumerate(curves.items()):
+        ax.plot(
+            frames["frame"].to_numpy(),
+            frames["score"].to_numpy(),
+            label=name,
+            lw=1.2,
+            color=palette(i % palette.N),
+        )
     if n_frames:
         ax.set_xlim(0, n_frames)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("frame")
-    ax.set_ylabel("anomaly score")
+    ax.set_ylabel("anomaly score (mean over seeds)")
     ax.set_title(video_id)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # off the curves
     fig.savefig(path, dpi=100)
 
 
 def plot_metrics(path: Path, table: pd.DataFrame) -> None:
-    """Grouped bars of frame AUC and AP per experiment (missing values leave a gap)."""
-    fig = Figure(figsize=(max(4.0, 1.2 * len(table) + 2), 3.5), layout="constrained")
+    """Grouped bars of frame AUC and AP per experiment, std over seeds as error bars."""
+    fig = Figure(figsize=(max(4.0, 0.9 * len(table) + 2), 3.8), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(len(table))
     for offset, column in ((-0.2, "auc"), (0.2, "ap")):
         values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
-        ax.bar(x + offset, values, width=0.4, label=column.upper())
+        # One seed has no std: NaN draws no error bar at all (0 would draw a flat cap).
+        spread = pd.to_numeric(table[f"{column}_std"], errors="coerce").to_numpy(dtype=float)
+        ax.bar(x + offset, values, width=0.4, yerr=spread, capsize=2, label=column.upper())
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")  # chance level of the AUC
     ax.set_xticks(x, table["experiment"].tolist(), rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("frame-level metric")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(path, dpi=100)
+
+
+def _mean_over_seeds(scores: pd.DataFrame) -> pd.DataFrame:
+    if "seed" not in scores.columns:
+        return scores
+    return scores.groupby(["video_id", "frame"], sort=True, as_index=False)["score"].mean()
 
 
 def _write_plots(
@@ -123,7 +189,7 @@ def _write_plots(
     index: pd.DataFrame,
     intervals: dict[str, list[tuple[int, int]]],
 ) -> None:
-    scores = {name: pd.read_parquet(paths["scores"]) for name, paths in runs.items()}
+    scores = {name: _mean_over_seeds(pd.read_parquet(p["scores"])) for name, p in runs.items()}
     by_video = {name: dict(tuple(df.groupby("video_id", sort=True))) for name, df in scores.items()}
     video_ids = sorted(set().union(*(set(groups) for groups in by_video.values())))
     names = {_file_name(v) for v in video_ids}

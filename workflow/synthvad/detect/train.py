@@ -1,211 +1,93 @@
-"""Train one detector for one experiment, select its epoch on validation, score the test set."""
+"""Train one experiment's detector for N seeds, select epochs on validation, score the test set.
+
+Model selection never looks at the test set: each seed carves a validation split from the
+training videos (seeded, stratified), and the epoch kept is the one best on it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import math
-from collections import Counter
-from dataclasses import dataclass
+import os
+from collections import defaultdict
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from synthvad.detect import losses
-from synthvad.detect.models import build_detector
+from synthvad.detect.data import (
+    CROP_MODES,
+    StreamSampler,
+    TrainSet,
+    Video,
+    average_crops,
+    count_videos,
+    experiment_name,
+    load_videos,
+    select_test,
+    select_training,
+    split_validation,
+)
+from synthvad.detect.models import Objective
+from synthvad.detect.registry import build_detector
 from synthvad.io.atomic import atomic_path, write_json, write_parquet, write_text
-from synthvad.io.shards import read_shards
-from synthvad.metrics import align_scores_to_ground_truth, frame_metrics, video_auc
+from synthvad.metrics import align_scores_to_ground_truth, frame_metrics, summarize_seeds, video_auc
 from synthvad.segments import read_intervals
 
 log = logging.getLogger(__name__)
 
-DETECT_DEFAULTS: dict = {
-    "model": "topk_mil",
-    "hidden": 128,
-    "dropout": 0.3,
-    "lr": 1e-3,
-    "weight_decay": 5e-3,
-    "epochs": 60,
-    "batch_size": 16,
-    "topk": 3,
+# The `detect` config section: protocol shared by every experiment (schema has the same).
+PROTOCOL_DEFAULTS: dict = {
+    "seeds": 3,
     "val_fraction": 0.2,
-    "smoothness": 0.0,
-    "sparsity": 0.0,
-    "alpha_init": 0.5,  # starting value when the experiment's alpha is "learnable"
+    "train_segments": 64,
+    "crops": "mean",
+    "alpha_init": 0.5,
+    "alpha_lr": 0.01,
+    "select_on": "objective",
+    "device": "cpu",
 }
 
-VIDEO_COLUMNS = ("split", "source", "method", "label")
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        # cuBLAS is only deterministic with a fixed workspace; set before CUDA starts.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        if not torch.cuda.is_available():
+            raise ValueError(f"detect.device is {name!r} but no CUDA device is available")
+    return torch.device(name)
 
 
-@dataclass(frozen=True)
-class Video:
-    """One video's crop-averaged segment features and what the shards say about it."""
+@contextlib.contextmanager
+def deterministic(threads: int | None) -> Iterator[None]:
+    """Deterministic kernels and a fixed CPU thread count, restored afterwards.
 
-    video_id: str
-    split: str
-    source: str
-    method: str | None
-    label: int
-    features: np.ndarray  # float32 [T, D]
-    segment_frames: np.ndarray  # int64 [T], frames each segment covers
-
-
-def experiment_name(experiment: dict) -> str:
-    return str(experiment.get("name", "<unnamed experiment>"))
-
-
-def load_videos(shard_paths: list[str]) -> list[Video]:
-    """Read shards and average each segment's features over its crops, sorted by video id."""
-    meta, feats = read_shards(shard_paths)
-    meta = meta.reset_index(drop=True)
-    bad_source = set(meta["source"].unique()) - {"real", "synthetic"}
-    if bad_source:
-        raise ValueError(f"unknown source values in feature shards: {sorted(bad_source)}")
-    per_video = meta.groupby("video_id")[list(VIDEO_COLUMNS)].nunique(dropna=False)
-    inconsistent = per_video.index[(per_video > 1).any(axis=1)]
-    if len(inconsistent):
-        raise ValueError(f"video {inconsistent[0]!r} has rows that disagree on {VIDEO_COLUMNS}")
-
-    order = meta.sort_values(["video_id", "segment", "crop"], kind="stable").index.to_numpy()
-    meta = meta.iloc[order].reset_index(drop=True)
-    feats = feats[order]
-    vid = meta["video_id"].to_numpy()
-    seg = meta["segment"].to_numpy()
-    new_group = np.ones(len(meta), dtype=bool)
-    new_group[1:] = (vid[1:] != vid[:-1]) | (seg[1:] != seg[:-1])
-    starts = np.flatnonzero(new_group)
-    n_crops = np.diff(np.append(starts, len(meta)))
-    mean = np.add.reduceat(feats.astype(np.float64), starts, axis=0) / n_crops[:, None]
-    frames = meta["n_frames"].to_numpy()
-    if np.any(np.minimum.reduceat(frames, starts) != np.maximum.reduceat(frames, starts)):
-        raise ValueError("crops of one segment disagree on the segment's n_frames")
-    groups = meta.iloc[starts].reset_index(drop=True)
-
-    videos = []
-    for video_id, rows in sorted(groups.groupby("video_id").indices.items()):
-        first = groups.iloc[rows[0]]
-        if not np.array_equal(groups["segment"].to_numpy()[rows], np.arange(len(rows))):
-            raise ValueError(f"video {video_id!r}: segments are not numbered 0..{len(rows) - 1}")
-        # Averaging crops is only fair when every segment has the same crops.
-        if len(set(n_crops[rows])) > 1:
-            raise ValueError(f"video {video_id!r}: segments have different numbers of crops")
-        method = first["method"]
-        videos.append(
-            Video(
-                video_id=str(video_id),
-                split=str(first["split"]),
-                source=str(first["source"]),
-                method=None if pd.isna(method) else str(method),
-                label=int(first["label"]),
-                features=mean[rows].astype(np.float32),
-                segment_frames=frames[starts[rows]].astype(np.int64),
-            )
-        )
-    return videos
-
-
-def select_training(videos: list[Video], experiment: dict) -> list[Video]:
-    """Real train normal videos, real train abnormal ones if asked, chosen synthetic ones."""
-    name = experiment_name(experiment)
-    methods = list(experiment.get("synthetic", []))
-    real_abnormal = bool(experiment["real_abnormal"])
-    available = {v.method for v in videos if v.source == "synthetic"}
-    unknown = sorted(set(methods) - available)
-    if unknown:
-        raise ValueError(
-            f"experiment {name!r}: no synthetic videos of method(s) {unknown} in the feature "
-            f"shards (available: {sorted(m for m in available if m is not None)})"
-        )
-    chosen = [
-        v
-        for v in videos
-        if v.split == "train"
-        and (
-            (v.source == "real" and (v.label == 0 or real_abnormal))
-            or (v.source == "synthetic" and v.method in methods)
-        )
-    ]
-    for label, word in ((0, "normal"), (1, "abnormal")):
-        if not any(v.label == label for v in chosen):
-            raise ValueError(
-                f"experiment {name!r}: the training set has no {word} videos "
-                f"(real_abnormal={real_abnormal}, synthetic={methods})"
-            )
-    return chosen
-
-
-def select_test(videos: list[Video], experiment: dict) -> list[Video]:
-    """Real videos of the test split; synthetic videos are never tested on."""
-    test = [v for v in videos if v.source == "real" and v.split == "test"]
-    if not test:
-        raise ValueError(f"experiment {experiment_name(experiment)!r}: the test set is empty")
-    return test
-
-
-def split_validation(
-    videos: list[Video], fraction: float, seed: int
-) -> tuple[list[Video], list[Video]]:
-    """Seeded (train, val) split of training videos, stratified by (source, label).
-
-    Each stratum keeps at least one video for training, so training keeps both labels.
+    warn_only: an op without a deterministic kernel on some device (untested GPU paths)
+    logs a warning instead of failing the run.
     """
-    rng = np.random.default_rng(seed)
-    strata: dict[tuple[str, int], list[int]] = {}
-    for i, v in enumerate(videos):
-        strata.setdefault((v.source, v.label), []).append(i)
-    val_idx: set[int] = set()
-    for key in sorted(strata):
-        members = strata[key]
-        n_val = min(len(members) - 1, round(fraction * len(members)))
-        val_idx.update(members[j] for j in rng.permutation(len(members))[:n_val])
-    train = [v for i, v in enumerate(videos) if i not in val_idx]
-    val = [v for i, v in enumerate(videos) if i in val_idx]
-    return train, val
+    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.set_num_threads(previous[1])
 
 
-def count_videos(videos: list[Video]) -> dict[str, int]:
-    counts = Counter(f"{v.source}_{'abnormal' if v.label else 'normal'}" for v in videos)
-    return {
-        f"{source}_{word}": counts.get(f"{source}_{word}", 0)
-        for source in ("real", "synthetic")
-        for word in ("normal", "abnormal")
-    }
-
-
-def _batch(videos: list[Video]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Pad to the longest video of the batch: features [B,T,D], mask, labels, is_synthetic."""
-    longest = max(len(v.features) for v in videos)
-    dim = videos[0].features.shape[1]
-    x = torch.zeros(len(videos), longest, dim)
-    mask = torch.zeros(len(videos), longest, dtype=torch.bool)
-    for i, v in enumerate(videos):
-        x[i, : len(v.features)] = torch.from_numpy(v.features)
-        mask[i, : len(v.features)] = True
-    labels = torch.tensor([v.label for v in videos], dtype=torch.float32)
-    is_synthetic = torch.tensor([v.source == "synthetic" for v in videos])
-    return x, mask, labels, is_synthetic
-
-
-def _per_sample_loss(model: nn.Module, videos: list[Video], cfg: dict) -> tuple[Tensor, Tensor]:
-    """Unscaled per-sample objective (Eq. 8 + Sultani terms on abnormal videos), is_synthetic."""
-    x, mask, labels, is_synthetic = _batch(videos)
-    scores = model(x, mask)
-    loss = losses.topk_bce(losses.topk_mean(scores, mask, int(cfg["topk"])), labels)
-    # Sultani et al. regularise abnormal bags only: normal videos are normal throughout.
-    if cfg["smoothness"]:
-        loss = loss + float(cfg["smoothness"]) * labels * losses.smoothness(scores, mask)
-    if cfg["sparsity"]:
-        loss = loss + float(cfg["sparsity"]) * labels * losses.sparsity(scores, mask)
-    return loss, is_synthetic
-
-
-class _Alpha(nn.Module):
+class Alpha(nn.Module):
     """SSLS factor: fixed, or learnable as sigmoid(theta) so it stays in (0, 1)."""
 
     def __init__(self, alpha: float | str, init: float) -> None:
@@ -213,7 +95,7 @@ class _Alpha(nn.Module):
         self.learnable = alpha == "learnable"
         if self.learnable:
             if not 0.0 < init < 1.0:
-                raise ValueError(f"alpha_init must be in (0, 1), got {init}")
+                raise ValueError(f"detect.alpha_init must be in (0, 1), got {init}")
             self.theta = nn.Parameter(torch.tensor(math.log(init / (1.0 - init))))
             self.fixed = 0.0
         else:
@@ -223,119 +105,297 @@ class _Alpha(nn.Module):
                 )
             self.fixed = float(alpha)
 
-    def forward(self) -> Tensor | float:
-        return torch.sigmoid(self.theta) if self.learnable else self.fixed
+    def forward(self) -> Tensor:
+        return torch.sigmoid(self.theta) if self.learnable else torch.tensor(self.fixed)
 
     def value(self) -> float:
-        return float(torch.as_tensor(self.forward()).detach())
+        return float(self.forward().detach())
+
+
+def scaled_step_loss(objective: Objective, alpha: Alpha) -> tuple[Tensor, dict[str, Tensor]]:
+    """Eq. 6-7 on the objective's samples (+ its regularisers, + alpha's own objective).
+
+    The model sees alpha as a constant weight. A learnable alpha is trained only by
+    losses.alpha_objective, which has no trivial minimum at 0 (see there).
+    """
+    a = alpha().to(objective.per_sample.device)
+    scaled = losses.scale_synthetic(objective.per_sample, objective.n_synthetic, a.detach())
+    loss = losses.total_loss(scaled) + objective.regularizer
+    synthetic = objective.n_synthetic > 0
+    if alpha.learnable and bool(synthetic.any()) and bool((~synthetic).any()):
+        detached = objective.per_sample.detach()
+        loss = loss + losses.alpha_objective(
+            a, detached[~synthetic].mean(), detached[synthetic].mean()
+        )
+    parts = {"loss": losses.total_loss(scaled), **objective.parts}
+    return loss, {k: v.detach() for k, v in parts.items()}
+
+
+def _padded(videos: list[Video]) -> tuple[Tensor, Tensor, list[int]]:
+    """Every crop of every video as one row: x [sum C, T, D], mask, crops per video."""
+    rows = [torch.from_numpy(c) for v in videos for c in v.features]
+    length = max(r.shape[0] for r in rows)
+    x = torch.zeros(len(rows), length, rows[0].shape[1])
+    mask = torch.zeros(len(rows), length, dtype=torch.bool)
+    for i, r in enumerate(rows):
+        x[i, : len(r)] = r
+        mask[i, : len(r)] = True
+    return x, mask, [v.features.shape[0] for v in videos]
 
 
 @torch.no_grad()
-def _validate(model: nn.Module, val: list[Video], cfg: dict) -> tuple[float | None, float | None]:
-    """Video-level AUC and mean unscaled loss on validation videos (None without any)."""
-    if not val:
-        return None, None
+def score_videos(
+    model: nn.Module, videos: list[Video], device: torch.device, batch_size: int
+) -> list[np.ndarray]:
+    """Segment scores [T] of each video: the mean over its crops (the anchors' test rule)."""
     model.eval()
-    scores, labels = [], []
-    # Batches bound the padded size: one batch of all videos can be gigabytes.
-    for start in range(0, len(val), int(cfg["batch_size"])):
-        x, mask, y, _ = _batch(val[start : start + int(cfg["batch_size"])])
-        scores.append(losses.topk_mean(model(x, mask), mask, int(cfg["topk"])))
-        labels.append(y)
-    video_scores, video_labels = torch.cat(scores), torch.cat(labels)
-    loss = float(losses.topk_bce(video_scores, video_labels).mean())
-    return video_auc(video_scores.numpy(), video_labels.numpy()), loss
+    out = []
+    for start in range(0, len(videos), batch_size):
+        group = videos[start : start + batch_size]
+        x, mask, crops = _padded(group)
+        scores = model(x.to(device), mask.to(device)).cpu()
+        for v, chunk in zip(group, scores.split(crops), strict=True):
+            out.append(chunk[:, : v.features.shape[1]].mean(dim=0).numpy())
+    return out
 
 
-def _fit(
+@torch.no_grad()
+def validate_weak(
+    model: nn.Module,
+    val: list[Video],
+    val_set: TrainSet | None,
+    alpha: float,
+    device: torch.device,
+    batch_size: int,
+) -> tuple[float | None, float]:
+    """Video-level AUC (None with one class) and a validation loss.
+
+    The loss is the training objective, Eq. 7 with the current alpha and without
+    batch-level regularisers, on the validation videos when `val_set` is given (both
+    labels present): smoother than the AUC of a few videos, which saturates or jumps by
+    whole pairs. Otherwise it is the BCE of the detector's video scores.
+    """
+    if val_set is not None:
+        model.eval()
+        objective = model.objective(val_set.batch(torch.arange(len(val_set)), None))
+        scaled = losses.scale_synthetic(objective.per_sample, objective.n_synthetic, alpha)
+        objective_loss = float(losses.total_loss(scaled))
+    segment_scores = score_videos(model, val, device, batch_size)
+    length = max(len(s) for s in segment_scores)
+    scores = torch.zeros(len(val), length)
+    mask = torch.zeros(len(val), length, dtype=torch.bool)
+    for i, s in enumerate(segment_scores):
+        scores[i, : len(s)] = torch.from_numpy(s)
+        mask[i, : len(s)] = True
+    video_scores = model.video_scores(scores.to(device), mask.to(device)).cpu()
+    labels = torch.tensor([float(v.label) for v in val])
+    if val_set is None:
+        objective_loss = float(losses.topk_bce(video_scores.clamp(1e-6, 1 - 1e-6), labels).mean())
+    return video_auc(video_scores.numpy(), labels.numpy()), objective_loss
+
+
+class EpochSelector:
+    """Keeps the state of the best epoch by a key (higher is better)."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.epoch: int | None = None
+        self.state: dict | None = None
+        self.info: dict = {}
+
+    def offer(self, epoch: int, key: tuple, model: nn.Module, info: dict) -> None:
+        if self.key is None or key > self.key:
+            self.key, self.epoch, self.info = key, epoch, info
+            self.state = copy.deepcopy(model.state_dict())
+
+
+def _log_epoch(name: str, seed: int, epoch: int, epochs: int, row: dict) -> None:
+    shown = " ".join(
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in row.items()
+        if k not in ("epoch", "seed")
+    )
+    log.info("%s seed %d epoch %d/%d %s", name, seed, epoch, epochs, shown)
+
+
+def _val_metric(has_val: bool, by_auc: bool, both_labels: bool) -> str:
+    if not has_val:
+        return "last_epoch"
+    if by_auc:
+        return "video_auc"
+    return "objective" if both_labels else "video_bce"  # one label: no ranking, no pairs
+
+
+def fit_weak(
     train: list[Video],
     val: list[Video],
     experiment: dict,
     cfg: dict,
+    protocol: dict,
     seed: int,
-) -> tuple[nn.Module, dict, pd.DataFrame]:
-    """Train for cfg["epochs"], keep the epoch chosen on validation (never on test)."""
+    device: torch.device,
+) -> tuple[nn.Module, dict, list[dict]]:
+    """Balanced normal/abnormal batches, SSLS-scaled objective, epoch chosen on validation."""
     name = experiment_name(experiment)
-    torch.manual_seed(seed)  # model init and dropout
-    shuffle = torch.Generator().manual_seed(seed)
-    dim = train[0].features.shape[1]
-    model = build_detector(str(cfg["model"]), dim, cfg)
-    if hasattr(model, "norm"):
-        model.norm.fit(torch.cat([torch.as_tensor(v.features) for v in train]))
-    alpha = _Alpha(experiment.get("alpha", 1.0), float(cfg["alpha_init"]))
-    groups = [
-        {"params": model.parameters(), "weight_decay": float(cfg["weight_decay"])},
-        {"params": alpha.parameters(), "weight_decay": 0.0},  # empty unless learnable
-    ]
-    optimizer = torch.optim.Adam(groups, lr=float(cfg["lr"]))
-    epochs, batch_size = int(cfg["epochs"]), int(cfg["batch_size"])
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"experiment {name!r}: epochs and batch_size must be positive")
-    # One-class validation cannot rank videos, so it falls back to the loss.
-    by_auc = len({v.label for v in val}) == 2
-    best = {"epoch": None, "auc": None, "loss": math.inf, "state": None, "alpha": None}
-    history = []
-    bar = tqdm(range(1, epochs + 1), desc=f"train {name}", unit="epoch")
-    for epoch in bar:
+    torch.manual_seed(seed)  # model init, dropout, the uncertainty samples
+    trainset = TrainSet(train, int(protocol["train_segments"]), labelled=True)
+    model = build_detector(str(cfg["model"]), trainset.features.shape[-1], cfg)
+    model.norm.fit(trainset.valid_segments())
+    model.to(device)
+    trainset.to(device)
+    alpha = Alpha(experiment.get("alpha", 1.0), float(protocol["alpha_init"]))
+    optimizer = torch.optim.Adam(
+        [
+            {"params": model.parameters(), "weight_decay": float(cfg["weight_decay"])},
+            # Empty unless learnable; alpha has its own step size (it is one number).
+            {"params": alpha.parameters(), "weight_decay": 0.0, "lr": float(protocol["alpha_lr"])},
+        ],
+        lr=float(cfg["lr"]),
+    )
+    streams = [np.flatnonzero(trainset.video_labels == y) for y in (0, 1)]
+    sampler = StreamSampler(streams, trainset.sources, int(cfg["batch_size"]), seed)
+    crops = torch.Generator().manual_seed(seed) if protocol["crops"] == "augment" else None
+    both_labels = len({v.label for v in val}) == 2
+    by_auc = both_labels and protocol["select_on"] == "video_auc"
+    # Validation videos as one batch for the objective, crops averaged (as at test time).
+    val_set = (
+        TrainSet(average_crops(val), int(protocol["train_segments"]), labelled=True).to(device)
+        if both_labels
+        else None
+    )
+    selector, history = EpochSelector(), []
+    epochs = int(cfg["epochs"])
+    for epoch in tqdm(range(1, epochs + 1), desc=f"train {name} seed {seed}", unit="epoch"):
         model.train()
-        order = torch.randperm(len(train), generator=shuffle).tolist()
-        total, seen = 0.0, 0
-        for start in range(0, len(order), batch_size):
-            batch = [train[i] for i in order[start : start + batch_size]]
-            per_sample, is_synthetic = _per_sample_loss(model, batch, cfg)
-            loss = losses.total_loss(losses.scale_synthetic(per_sample, is_synthetic, alpha()))
+        sums: dict[str, float] = defaultdict(float)
+        for _ in range(sampler.steps_per_epoch):
+            batch = trainset.batch(sampler.next_index(), crops)
+            loss, parts = scaled_step_loss(model.objective(batch), alpha)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(batch)
-            seen += len(batch)
-        val_auc, val_loss = _validate(model, val, cfg)
-        row = {
-            "epoch": epoch,
-            "train_loss": total / seen,
-            "val_auc": val_auc,
-            "val_loss": val_loss,
-            "alpha": alpha.value(),
-        }
-        history.append(row)
-        if not val:
-            improved = True  # nothing to select on: keep the last epoch
-        elif by_auc:
-            # Validation AUC saturates on small sets; the loss breaks ties.
-            improved = best["auc"] is None or (val_auc, -val_loss) > (best["auc"], -best["loss"])
-        else:
-            improved = val_loss < best["loss"]
-        if improved:
-            best.update(
-                epoch=epoch,
-                auc=val_auc,
-                loss=val_loss if val_loss is not None else math.inf,
-                state=copy.deepcopy(model.state_dict()),
-                alpha=alpha.value(),
-            )
-        shown = "n/a" if val_auc is None else f"{val_auc:.3f}"
-        bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_auc=shown, best=best["epoch"])
-        log.info(
-            "%s epoch %d/%d train_loss %.4f val_auc %s val_loss %s alpha %.4f",
-            name,
-            epoch,
-            epochs,
-            row["train_loss"],
-            "n/a" if val_auc is None else f"{val_auc:.4f}",
-            "n/a" if val_loss is None else f"{val_loss:.4f}",
-            row["alpha"],
+            for key, value in parts.items():
+                sums[key] += float(value) / sampler.steps_per_epoch
+        val_auc, val_loss = (
+            validate_weak(model, val, val_set, alpha.value(), device, int(cfg["batch_size"]))
+            if val
+            else (None, None)
         )
-    bar.close()
-    model.load_state_dict(best["state"])
+        row = {"seed": seed, "epoch": epoch, **sums}
+        row.update(val_auc=val_auc, val_loss=val_loss, alpha=alpha.value())
+        history.append(row)
+        _log_epoch(name, seed, epoch, epochs, row)
+        if not val:
+            key: tuple = (epoch,)  # nothing to select on: keep the last epoch
+        elif by_auc:
+            key = (val_auc, -val_loss)  # AUC saturates on small sets; the loss breaks ties
+        else:
+            key = (-val_loss,)
+        info = {"val_auc": val_auc, "val_loss": val_loss, "alpha_final": alpha.value()}
+        selector.offer(epoch, key, model, info)
+    model.load_state_dict(selector.state)
     model.eval()
     selection = {
-        "best_epoch": best["epoch"],
-        "val_metric": "video_auc" if by_auc else ("loss" if val else "last_epoch"),
-        "val_auc": best["auc"],
-        "val_loss": None if math.isinf(best["loss"]) else best["loss"],
-        "alpha_final": best["alpha"],
+        "best_epoch": selector.epoch,
+        "val_metric": _val_metric(bool(val), by_auc, both_labels),
+        **selector.info,
     }
-    return model, selection, pd.DataFrame(history)
+    return model, selection, history
+
+
+def drop_schedule(epoch: int, cfg: dict) -> float | None:
+    """Fraction to drop when `epoch` re-ranks the training segments, else None.
+
+    After `warmup_epochs`, every `refine_every` epochs; the fraction grows linearly to
+    `drop_max` at the last epoch, so suspected anomalies leave training gradually.
+    """
+    warmup, every, epochs = int(cfg["warmup_epochs"]), int(cfg["refine_every"]), int(cfg["epochs"])
+    if epoch <= warmup or (epoch - warmup - 1) % every:
+        return None
+    return float(cfg["drop_max"]) * min(1.0, (epoch - warmup) / max(1, epochs - warmup))
+
+
+def _segment_rows(videos: list[Video]) -> Tensor:
+    """Every (crop, segment) feature row of `videos`: [S, D]."""
+    return torch.cat(
+        [torch.from_numpy(v.features.reshape(-1, v.features.shape[-1])) for v in videos]
+    )
+
+
+@torch.no_grad()
+def _errors(model: nn.Module, rows: Tensor, batch: int = 8192) -> Tensor:
+    model.eval()
+    return torch.cat([model.errors(rows[i : i + batch]) for i in range(0, len(rows), batch)])
+
+
+def _trimmed_mean(errors: Tensor, drop: float) -> float:
+    return float(errors[losses.self_paced_keep(errors, drop)].mean())
+
+
+def fit_unsupervised(
+    train: list[Video],
+    val: list[Video],
+    experiment: dict,
+    cfg: dict,
+    protocol: dict,
+    seed: int,
+    device: torch.device,
+) -> tuple[nn.Module, dict, list[dict]]:
+    """LBR-SPR at feature level: reconstruct segments, self-paced dropping of the worst.
+
+    Never reads a label: validation is the reconstruction error of held-out segments,
+    trimmed by `drop_max` because held-out videos hold anomalies too.
+    """
+    name = experiment_name(experiment)
+    torch.manual_seed(seed)
+    shuffle = torch.Generator().manual_seed(seed)
+    rows = _segment_rows(train)
+    model = build_detector(str(cfg["model"]), rows.shape[1], cfg)
+    model.norm.fit(rows)
+    model.to(device)
+    rows = rows.to(device)
+    val_rows = _segment_rows(val).to(device) if val else None
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"])
+    )
+    drop_max, batch_size = float(cfg["drop_max"]), int(cfg["batch_size"])
+    epochs = int(cfg["epochs"])
+    kept = torch.arange(len(rows), device=device)
+    dropped = 0.0
+    selector, history = EpochSelector(), []
+    for epoch in tqdm(range(1, epochs + 1), desc=f"train {name} seed {seed}", unit="epoch"):
+        drop = drop_schedule(epoch, cfg)
+        if drop is not None:
+            keep = losses.self_paced_keep(_errors(model, rows), drop)
+            kept, dropped = torch.where(keep)[0], drop
+        model.train()
+        order = kept[torch.randperm(len(kept), generator=shuffle).to(device)]
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            loss = model.errors(rows[order[start : start + batch_size]]).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * min(batch_size, len(order) - start)
+        val_loss = _trimmed_mean(_errors(model, val_rows), drop_max) if val else None
+        row = {"seed": seed, "epoch": epoch, "loss": total / len(order), "dropped": dropped}
+        row["val_loss"] = val_loss
+        history.append(row)
+        _log_epoch(name, seed, epoch, epochs, row)
+        key = (epoch,) if val_loss is None else (-val_loss,)
+        selector.offer(epoch, key, model, {"val_loss": val_loss, "val_auc": None})
+    model.load_state_dict(selector.state)
+    # Calibrate on held-out segments: training errors are optimistic (the model fit them).
+    errors = _errors(model, val_rows if val else rows)
+    model.calibrate(errors[losses.self_paced_keep(errors, drop_max)])
+    model.eval()
+    selection = {
+        "best_epoch": selector.epoch,
+        "val_metric": "trimmed_reconstruction" if val else "last_epoch",
+        "alpha_final": None,
+        **selector.info,
+    }
+    return model, selection, history
 
 
 def _ground_truth(ground_truth_path: str, index_path: str) -> tuple[pd.DataFrame, dict]:
@@ -345,35 +405,33 @@ def _ground_truth(ground_truth_path: str, index_path: str) -> tuple[pd.DataFrame
     return index.set_index("video_id"), read_intervals(ground_truth_path)
 
 
-@torch.no_grad()
 def score_test(
     model: nn.Module,
     test: list[Video],
     index: pd.DataFrame,
     intervals: dict[str, list[tuple[int, int]]],
     segment_cfg: dict,
+    device: torch.device,
+    batch_size: int,
 ) -> pd.DataFrame:
     """Frame-level scores and labels (video_id, frame, score, label) of every test video."""
-    model.eval()
-    parts = []
     for v in test:
         if v.video_id not in index.index:
             raise ValueError(f"test video {v.video_id!r} is not in the index")
-        info = index.loc[v.video_id]
-        if int(info["label"]) != v.label:
+        if int(index.loc[v.video_id, "label"]) != v.label:
             raise ValueError(f"test video {v.video_id!r}: index and feature labels disagree")
         if v.label == 0 and intervals.get(v.video_id):
             raise ValueError(f"normal test video {v.video_id!r} has anomaly intervals")
         if v.label == 1 and not intervals.get(v.video_id):
             log.warning("abnormal test video %s has no anomaly intervals", v.video_id)
-        x = torch.from_numpy(v.features).unsqueeze(0)
-        segment_scores = model(x, torch.ones(x.shape[:2], dtype=torch.bool))[0].numpy()
+    parts = []
+    for v, segment_scores in zip(test, score_videos(model, test, device, batch_size), strict=True):
         scores, labels = align_scores_to_ground_truth(
             v.video_id,
             segment_scores,
             v.segment_frames,
             intervals.get(v.video_id, []),
-            int(info["n_frames"]),
+            int(index.loc[v.video_id, "n_frames"]),
             int(segment_cfg["length"]),
             bool(segment_cfg["keep_last_partial"]),
         )
@@ -390,77 +448,135 @@ def score_test(
     return pd.concat(parts, ignore_index=True)
 
 
+def seed_list(experiment: dict, protocol: dict, base_seed: int) -> list[int]:
+    n = int(experiment.get("seeds") or protocol["seeds"])
+    if n < 1:
+        raise ValueError(f"experiment {experiment_name(experiment)!r}: seeds must be >= 1")
+    return [base_seed + i for i in range(n)]
+
+
+def _check_setup(experiment: dict, cfg: dict, protocol: dict) -> None:
+    name = experiment_name(experiment)
+    if protocol["crops"] not in CROP_MODES:
+        raise ValueError(f"detect.crops must be one of {CROP_MODES}, got {protocol['crops']!r}")
+    model = str(cfg["model"])
+    if experiment.get("unsupervised") and model != "spr_unsupervised":
+        raise ValueError(
+            f"experiment {name!r}: unsupervised (labels removed) needs a detector whose model "
+            f"is spr_unsupervised, got {model!r}"
+        )
+
+
 def run_experiment(
     shard_paths: list[str],
     ground_truth_path: str,
     index_path: str,
     experiment: dict,
-    detect_cfg: dict,
+    detector_cfg: dict,
+    protocol: dict,
     segment_cfg: dict,
     seed: int,
     out: dict[str, str],
+    threads: int | None = None,
 ) -> dict:
-    """Train one experiment's detector and write out["model"|"scores"|"metrics"|"history"].
-
-    Returns the metrics dict written to out["metrics"].
-    """
+    """Train the experiment's detector for every seed; write out["model"|"scores"|"metrics"|
+    "history"]: all seeds' weights, frame scores and epoch logs (a `seed` column), and
+    metrics per seed with their mean and std. Returns the metrics dict."""
     name = experiment_name(experiment)
     missing_out = {"model", "scores", "metrics", "history"} - set(out)
     if missing_out:
         raise ValueError(f"experiment {name!r}: missing output paths {sorted(missing_out)}")
-    cfg = {**DETECT_DEFAULTS, **detect_cfg}
+    protocol = {**PROTOCOL_DEFAULTS, **protocol}
+    cfg = dict(detector_cfg)
+    _check_setup(experiment, cfg, protocol)
+    device = resolve_device(str(protocol["device"]))
+    unsupervised = bool(experiment.get("unsupervised", False))
+
     videos = load_videos(shard_paths)
+    if protocol["crops"] == "mean":
+        videos = average_crops(videos)
     pool = select_training(videos, experiment)
     test = select_test(videos, experiment)
     index, intervals = _ground_truth(ground_truth_path, index_path)
-    featured = {v.video_id for v in test}
-    lacking = sorted(set(index.index[index["split"] == "test"]) - featured)
+    lacking = sorted(set(index.index[index["split"] == "test"]) - {v.video_id for v in test})
     if lacking:
         # Dropping them would quietly change the benchmark.
         raise ValueError(
             f"experiment {name!r}: {len(lacking)} test videos of the index have no features, "
             f"e.g. {lacking[0]!r}"
         )
-    train, val = split_validation(pool, float(cfg["val_fraction"]), seed)
-    log.info(
-        "%s: %d train videos %s, %d validation videos, %d test videos",
-        name,
-        len(train),
-        count_videos(train),
-        len(val),
-        len(test),
-    )
-    model, selection, history = _fit(train, val, experiment, cfg, seed)
+    fit = fit_unsupervised if cfg["model"] == "spr_unsupervised" else fit_weak
 
-    scores = score_test(model, test, index, intervals, segment_cfg)
-    video_labels = {v.video_id: v.label for v in test}
-    metrics = frame_metrics(
-        scores["score"].to_numpy(),
-        scores["label"].to_numpy(),
-        scores["video_id"].to_numpy(),
-        video_labels,
-    )
-    metrics.update(
-        experiment=name,
-        real_abnormal=bool(experiment["real_abnormal"]),
-        synthetic=list(experiment.get("synthetic", [])),
-        alpha=experiment.get("alpha", 1.0),
-        seed=int(seed),
-        model=str(cfg["model"]),
-        epochs=int(cfg["epochs"]),
-        n_val=len(val),
-        **{f"n_train_{k}": n for k, n in count_videos(train).items()},
-        **{f"n_val_{k}": n for k, n in count_videos(val).items()},
-        **selection,
-    )
+    per_seed, scores, histories, states = [], [], [], {}
+    with deterministic(threads):
+        for s in seed_list(experiment, protocol, seed):
+            train, val = split_validation(
+                pool, float(protocol["val_fraction"]), s, not unsupervised
+            )
+            log.info(
+                "%s seed %d: %d train videos %s, %d validation, %d test",
+                name, s, len(train), count_videos(train), len(val), len(test),
+            )  # fmt: skip
+            model, selection, history = fit(train, val, experiment, cfg, protocol, s, device)
+            frames = score_test(
+                model, test, index, intervals, segment_cfg, device, int(cfg["batch_size"])
+            )
+            metrics = frame_metrics(
+                frames["score"].to_numpy(),
+                frames["label"].to_numpy(),
+                frames["video_id"].to_numpy(),
+                {v.video_id: v.label for v in test},
+            )
+            metrics.update(seed=s, n_val=len(val), **selection)
+            metrics.update({f"n_train_{k}": n for k, n in count_videos(train).items()})
+            metrics.update({f"n_val_{k}": n for k, n in count_videos(val).items()})
+            per_seed.append(metrics)
+            scores.append(frames.assign(seed=s))
+            histories.extend(history)
+            states.update(
+                {
+                    f"seed{s}/{k}": t.detach().cpu().clone().contiguous()
+                    for k, t in model.state_dict().items()
+                }
+            )
+            log.info("%s seed %d: test frame AUC %s AP %s", name, s, metrics["auc"], metrics["ap"])
 
-    state = {k: t.detach().clone().contiguous() for k, t in model.state_dict().items()}
-    header = {"model": str(cfg["model"]), "dim": str(train[0].features.shape[1])}
-    header["config"] = json.dumps(cfg, sort_keys=True, default=str)
+    summary = {
+        "experiment": name,
+        "detector": experiment.get("detector"),
+        "model": str(cfg["model"]),
+        "real_abnormal": bool(experiment["real_abnormal"]),
+        "synthetic": list(experiment.get("synthetic", [])),
+        "alpha": experiment.get("alpha", 1.0),
+        "unsupervised": unsupervised,
+        **summarize_seeds(per_seed),
+    }
+    header = {
+        "model": str(cfg["model"]),
+        "dim": str(test[0].features.shape[-1]),
+        "detector": json.dumps(cfg, sort_keys=True, default=str),
+        "seeds": json.dumps([m["seed"] for m in per_seed]),
+    }
     with atomic_path(out["model"]) as tmp:
-        save_file(state, str(tmp), metadata=header)
-    write_parquet(scores, out["scores"])
-    write_text(history.to_csv(index=False), out["history"])
-    write_json(metrics, out["metrics"])
-    log.info("%s: test frame AUC %s AP %s", name, metrics["auc"], metrics["ap"])
-    return metrics
+        save_file(states, str(tmp), metadata=header)
+    columns = ["seed", "video_id", "frame", "score", "label"]
+    write_parquet(pd.concat(scores, ignore_index=True)[columns], out["scores"])
+    write_text(pd.DataFrame(histories).to_csv(index=False), out["history"])
+    write_json(summary, out["metrics"])
+    log.info("%s: test frame AUC %s +- %s over seeds", name, summary["auc"], summary["auc_std"])
+    return summary
+
+
+def load_detector(path: str, seed: int | None = None) -> nn.Module:
+    """The model of `seed` (default: the first) from a run's model.safetensors, in eval mode."""
+    with safe_open(path, framework="pt") as fh:
+        meta = fh.metadata()
+        seeds = json.loads(meta["seeds"])
+        seed = seeds[0] if seed is None else seed
+        if seed not in seeds:
+            raise ValueError(f"{path}: no model for seed {seed} (seeds: {seeds})")
+        prefix = f"seed{seed}/"
+        state = {k[len(prefix) :]: fh.get_tensor(k) for k in fh.keys() if k.startswith(prefix)}
+    model = build_detector(meta["model"], int(meta["dim"]), json.loads(meta["detector"]))
+    model.load_state_dict(state)
+    return model.eval()

@@ -1,0 +1,295 @@
+"""Videos from feature shards, experiment data selection, validation split, and the
+in-memory training tensors (read once; batches are index lookups, never file reads)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from synthvad.io.shards import read_shards
+
+VIDEO_COLUMNS = ("split", "source", "method", "label")
+CROP_MODES = ("mean", "augment")
+
+
+@dataclass(frozen=True)
+class Video:
+    """One video's segment features (all its crops) and what the shards say about it."""
+
+    video_id: str
+    split: str
+    source: str
+    method: str | None
+    label: int
+    features: np.ndarray  # float32 [C, T, D]: crops x segments x feature
+    segment_frames: np.ndarray  # int64 [T], frames each segment covers
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A training batch; `labels` is None when the experiment removed labels."""
+
+    x: Tensor  # [B, T, D]
+    mask: Tensor  # [B, T] bool, valid segments
+    labels: Tensor | None  # [B] float 0/1
+    is_synthetic: Tensor  # [B] bool
+
+
+def experiment_name(experiment: dict) -> str:
+    return str(experiment.get("name", "<unnamed experiment>"))
+
+
+def load_videos(shard_paths: list[str]) -> list[Video]:
+    """Read shards into one Video per video id (sorted), keeping every crop."""
+    meta, feats = read_shards(shard_paths)
+    meta = meta.reset_index(drop=True)
+    bad_source = set(meta["source"].unique()) - {"real", "synthetic"}
+    if bad_source:
+        raise ValueError(f"unknown source values in feature shards: {sorted(bad_source)}")
+    per_video = meta.groupby("video_id")[list(VIDEO_COLUMNS)].nunique(dropna=False)
+    inconsistent = per_video.index[(per_video > 1).any(axis=1)]
+    if len(inconsistent):
+        raise ValueError(f"video {inconsistent[0]!r} has rows that disagree on {VIDEO_COLUMNS}")
+
+    order = meta.sort_values(["video_id", "crop", "segment"], kind="stable").index.to_numpy()
+    meta = meta.iloc[order].reset_index(drop=True)
+    feats = feats[order]
+    videos = []
+    for video_id, rows in sorted(meta.groupby("video_id", sort=True).indices.items()):
+        part = meta.iloc[rows]
+        crops = np.sort(part["crop"].unique())
+        n_segments = len(part) // len(crops)
+        # Every crop must cover the same segments, 0..T-1, with the same frame counts.
+        even = len(part) == len(crops) * n_segments
+        if (
+            not even
+            or (part["segment"].to_numpy().reshape(len(crops), -1) != np.arange(n_segments)).any()
+        ):
+            raise ValueError(
+                f"video {video_id!r}: every crop must have segments 0..T-1 exactly once "
+                f"(crops {crops.tolist()}, {len(part)} rows)"
+            )
+        frames = part["n_frames"].to_numpy().reshape(len(crops), -1)
+        if (frames != frames[0]).any():
+            raise ValueError(f"video {video_id!r}: crops disagree on a segment's n_frames")
+        first = part.iloc[0]
+        method = first["method"]
+        videos.append(
+            Video(
+                video_id=str(video_id),
+                split=str(first["split"]),
+                source=str(first["source"]),
+                method=None if pd.isna(method) else str(method),
+                label=int(first["label"]),
+                features=feats[rows].reshape(len(crops), n_segments, -1),
+                segment_frames=frames[0].astype(np.int64),
+            )
+        )
+    return videos
+
+
+def average_crops(videos: list[Video]) -> list[Video]:
+    """Each video with its crops averaged into one ([1, T, D]): the `crops: mean` mode."""
+    return [
+        Video(
+            **{
+                **v.__dict__,
+                "features": v.features.mean(axis=0, keepdims=True, dtype=np.float64).astype(
+                    np.float32
+                ),
+            }
+        )
+        for v in videos
+    ]
+
+
+def select_training(videos: list[Video], experiment: dict) -> list[Video]:
+    """Real train normal videos, real train abnormal ones if asked, chosen synthetic ones."""
+    name = experiment_name(experiment)
+    methods = list(experiment.get("synthetic", []))
+    real_abnormal = bool(experiment["real_abnormal"])
+    available = {v.method for v in videos if v.source == "synthetic"}
+    unknown = sorted(set(methods) - available)
+    if unknown:
+        raise ValueError(
+            f"experiment {name!r}: no synthetic videos of method(s) {unknown} in the feature "
+            f"shards (available: {sorted(m for m in available if m is not None)})"
+        )
+    chosen = [
+        v
+        for v in videos
+        if v.split == "train"
+        and (
+            (v.source == "real" and (v.label == 0 or real_abnormal))
+            or (v.source == "synthetic" and v.method in methods)
+        )
+    ]
+    if not chosen:
+        raise ValueError(f"experiment {name!r}: the training set is empty")
+    if not experiment.get("unsupervised", False):
+        for label, word in ((0, "normal"), (1, "abnormal")):
+            if not any(v.label == label for v in chosen):
+                raise ValueError(
+                    f"experiment {name!r}: the training set has no {word} videos "
+                    f"(real_abnormal={real_abnormal}, synthetic={methods})"
+                )
+    return chosen
+
+
+def select_test(videos: list[Video], experiment: dict) -> list[Video]:
+    """Real videos of the test split; synthetic videos are never tested on."""
+    test = [v for v in videos if v.source == "real" and v.split == "test"]
+    if not test:
+        raise ValueError(f"experiment {experiment_name(experiment)!r}: the test set is empty")
+    return test
+
+
+def split_validation(
+    videos: list[Video], fraction: float, seed: int, by_label: bool = True
+) -> tuple[list[Video], list[Video]]:
+    """Seeded (train, val) split of training videos, stratified by source (and label).
+
+    Each stratum keeps at least one video for training. Without `by_label` (labels
+    removed) the split must not look at labels either.
+    """
+    rng = np.random.default_rng(seed)
+    strata: dict[tuple, list[int]] = {}
+    for i, v in enumerate(videos):
+        key = (v.source, v.label) if by_label else (v.source,)
+        strata.setdefault(key, []).append(i)
+    val_idx: set[int] = set()
+    for key in sorted(strata):
+        members = strata[key]
+        n_val = min(len(members) - 1, round(fraction * len(members)))
+        val_idx.update(members[j] for j in rng.permutation(len(members))[:n_val])
+    train = [v for i, v in enumerate(videos) if i not in val_idx]
+    val = [v for i, v in enumerate(videos) if i in val_idx]
+    return train, val
+
+
+def count_videos(videos: list[Video]) -> dict[str, int]:
+    counts = Counter(f"{v.source}_{'abnormal' if v.label else 'normal'}" for v in videos)
+    return {
+        f"{source}_{word}": counts.get(f"{source}_{word}", 0)
+        for source in ("real", "synthetic")
+        for word in ("normal", "abnormal")
+    }
+
+
+def resample_segments(features: np.ndarray, length: int) -> np.ndarray:
+    """[C, T, D] -> [C, min(T, length), D]: longer videos become `length` chunk means.
+
+    The common fixed-length training input of MIL detectors: chunk i averages the
+    segments between linspace(0, T, length + 1) bounds. Shorter videos stay as they are.
+    """
+    n = features.shape[1]
+    if n <= length:
+        return features
+    bounds = np.linspace(0, n, length + 1).round().astype(np.int64)
+    sums = np.add.reduceat(features.astype(np.float64), bounds[:-1], axis=1)
+    return (sums / np.diff(bounds)[None, :, None]).astype(np.float32)
+
+
+class TrainSet:
+    """Training videos as padded tensors [N, C, T, D], built once per run."""
+
+    def __init__(self, videos: list[Video], segments: int, labelled: bool) -> None:
+        if not videos:
+            raise ValueError("no training videos")
+        resampled = [resample_segments(v.features, segments) for v in videos]
+        n_crops = max(f.shape[0] for f in resampled)
+        length = max(f.shape[1] for f in resampled)
+        dim = resampled[0].shape[2]
+        self.features = torch.zeros(len(videos), n_crops, length, dim)
+        self.mask = torch.zeros(len(videos), length, dtype=torch.bool)
+        self.n_crops = torch.tensor([f.shape[0] for f in resampled])
+        for i, f in enumerate(resampled):
+            self.features[i, : f.shape[0], : f.shape[1]] = torch.from_numpy(f)
+            self.mask[i, : f.shape[1]] = True
+        self.labels = torch.tensor([float(v.label) for v in videos]) if labelled else None
+        self.is_synthetic = torch.tensor([v.source == "synthetic" for v in videos])
+        self.labelled = labelled
+        # Streams group videos for balanced batches; kept as numpy for the sampler.
+        self.video_labels = np.array([v.label for v in videos])
+        self.sources = np.array([v.source for v in videos])
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def to(self, device: torch.device) -> TrainSet:
+        """Move the tensors (once) to the training device; returns self."""
+        for name in ("features", "mask", "n_crops", "labels", "is_synthetic"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value.to(device))
+        return self
+
+    def valid_segments(self) -> Tensor:
+        """Every valid (crop, segment) feature row [S, D], for input statistics."""
+        crop_ok = torch.arange(self.features.shape[1])[None, :] < self.n_crops[:, None]
+        ok = crop_ok[:, :, None] & self.mask[:, None, :]
+        return self.features[ok]
+
+    def batch(self, index: Tensor, crop_generator: torch.Generator | None) -> Batch:
+        """Videos `index`; with a generator each gets one of its crops at random, else crop 0."""
+        index = index.to(self.features.device)
+        if crop_generator is None:
+            crop = torch.zeros_like(index)
+        else:
+            draw = torch.rand(len(index), generator=crop_generator).to(self.features.device)
+            crop = (draw * self.n_crops[index]).long()
+        return Batch(
+            x=self.features[index, crop],
+            mask=self.mask[index],
+            labels=None if self.labels is None else self.labels[index],
+            is_synthetic=self.is_synthetic[index],
+        )
+
+
+def spread_permutation(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random order of 0..n-1 in which every group is spread evenly.
+
+    Items of each group get keys (rank + u) / size with a random rank and u ~ U(0, 1);
+    sorting by key interleaves groups in proportion, so every window of the order
+    (a batch) holds about its share of each group, e.g. of real and synthetic videos.
+    """
+    keys = np.empty(len(groups))
+    for value in np.unique(groups):
+        members = np.flatnonzero(groups == value)
+        ranks = rng.permutation(len(members))
+        keys[members] = (ranks + rng.random(len(members))) / len(members)
+    return np.argsort(keys, kind="stable")
+
+
+class StreamSampler:
+    """Each step takes `per_step` videos from every stream; streams cycle independently.
+
+    An epoch is enough steps for the largest stream to be seen once. Streams are index
+    arrays into the TrainSet; within a stream, videos are spread by `groups` (source).
+    """
+
+    def __init__(
+        self, streams: list[np.ndarray], groups: np.ndarray, per_step: int, seed: int
+    ) -> None:
+        if any(len(s) == 0 for s in streams):
+            raise ValueError("a training stream is empty")
+        self.streams, self.groups, self.per_step = streams, groups, per_step
+        self.rng = np.random.default_rng(seed)
+        self.queues: list[list[int]] = [[] for _ in streams]
+        self.steps_per_epoch = math.ceil(max(len(s) for s in streams) / per_step)
+
+    def _take(self, i: int) -> list[int]:
+        queue, stream = self.queues[i], self.streams[i]
+        while len(queue) < self.per_step:
+            queue.extend(stream[spread_permutation(self.groups[stream], self.rng)].tolist())
+        taken, self.queues[i] = queue[: self.per_step], queue[self.per_step :]
+        return taken
+
+    def next_index(self) -> Tensor:
+        return torch.tensor([j for i in range(len(self.streams)) for j in self._take(i)])

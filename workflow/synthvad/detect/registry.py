@@ -1,0 +1,26 @@
+"""Detector models by name, as config.yaml's `detectors.<name>.model` selects them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from synthvad.detect.models import FeatureAutoencoder, MILRanking, TopKBCE
+from synthvad.detect.urdmu import DARM, URDMU
+
+# model name -> class(dim, detector config); new detectors register here and in the schema.
+DETECTORS: dict[str, Callable[[int, dict], nn.Module]] = {
+    "mil_ranking": MILRanking,
+    "topk_bce": TopKBCE,
+    "urdmu": URDMU,
+    "darm": DARM,
+    "spr_unsupervised": FeatureAutoencoder,
+}
+
+
+def build_detector(model: str, dim: int, cfg: dict) -> nn.Module:
+    """Instantiate the detector `model` for `dim`-dimensional features."""
+    if model not in DETECTORS:
+        raise ValueError(f"unknown detector model {model!r}; valid: {sorted(DETECTORS)}")
+    return DETECTORS[model](dim, cfg)
