@@ -39,3 +39,24 @@ def test_scores_of_real_clips(tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"junk" * 100)
     scores, frames = score_clip(str(tmp_path / "broken.mp4"), 8)
     assert frames is None and verdict({**scores, "clip_score": -1.0}, CFG) == (False, "corrupt")
+
+
+def test_gather_applies_the_thresholds_to_every_chunk(tmp_path):
+    import pandas as pd
+    import pytest
+
+    from synthvad.filter import gather
+
+    def chunk(name, clips):
+        scores = {"decodable": True, "frame_std": 30.0, "motion": 2.0, "clip_score": 0.3}
+        rows = [{"clip_id": c, "n_frames": 48, **scores, "motion": m} for c, m in clips]
+        pd.DataFrame(rows).to_parquet(tmp_path / name)
+        return str(tmp_path / name)
+
+    paths = [chunk("a.parquet", [("c1", 2.0), ("c2", 0.1)]), chunk("b.parquet", [("c3", 1.0)])]
+    out = gather(CFG, paths, str(tmp_path / "filtered.parquet"))
+    assert out.keep.tolist() == [True, False, True]
+    assert out.reason.tolist() == ["ok", "frozen", "ok"]
+    assert gather({**CFG, "min_motion": 0.05}, paths, str(tmp_path / "f.parquet")).keep.all()
+    with pytest.raises(ValueError, match="'c3' is in two filter chunks"):
+        gather(CFG, [*paths, chunk("c.parquet", [("c3", 1.0)])], str(tmp_path / "f.parquet"))

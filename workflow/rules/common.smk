@@ -6,7 +6,10 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from synthvad import plan  # noqa: E402
 from synthvad.config import ConfigError, canonical, validate_config  # noqa: E402
-from synthvad.models import RANDOM_WEIGHTS_WARNING, clip_tag  # noqa: E402
+from synthvad.datasets import extractor_name, imports_features, stage0_inputs  # noqa: E402
+from synthvad.models import RANDOM_WEIGHTS_WARNING  # noqa: E402
+from synthvad.synthesize import jobs as synthesis  # noqa: E402
+from synthvad.features import jobs as feature_jobs  # noqa: E402
 
 try:
     validate_config(config)
@@ -15,8 +18,9 @@ except ConfigError as exc:
 
 R = f"results/{config['name']}"
 LOGS = f"logs/{config['name']}"
-EXTRACTOR = clip_tag(config["clip"])
-GENERATOR = config["synthesize"]["backend"]
+EXTRACTOR = extractor_name(config)  # imported features name their own extractor
+FEATURES_IMPORTED = imports_features(config["data"])  # then features_real does not run
+GENERATORS = synthesis.generators(config)  # method -> generator (synthesize.backend)
 METHODS = plan.used_methods(config)
 CLIPS = plan.clip_ids(config)
 EXPERIMENTS = list(config["experiments"])
@@ -35,13 +39,31 @@ def manifest_path():
     return config["data"]["manifest"]
 
 
+def dataset_inputs():
+    """Stage 0 inputs: a manifest, or a benchmark's official files (and feature lists)."""
+    if config["data"]["kind"] in ("demo", "manifest"):
+        return {"manifest": manifest_path()}
+    return stage0_inputs(config["data"])
+
+
+try:
+    synthesis.check_config(config, METHODS)
+except ConfigError as exc:
+    raise WorkflowError(f"invalid configuration: {exc}") from None
+# clips_per_job > 1: one loop-defined job per batch of clips (synthesize.smk).
+SYNTHESIS_BATCHES = (
+    synthesis.batches(config, CLIPS) if config["synthesize"]["clips_per_job"] > 1 else []
+)
+
+
 def clip_video(clip_id):
-    return f"{R}/synthetic/{GENERATOR}/{clip_id}.mp4"
+    return f"{R}/synthetic/{synthesis.generator_of(config, clip_id)}/{clip_id}.mp4"
 
 
-def synthesis_inputs(wildcards):
+def synthesis_inputs(clip_ids):
+    """Prompts, plus the initial images when a PA-VAD clip is among `clip_ids`."""
     inputs = {"prompts": f"{R}/prompts.parquet"}
-    if wildcards.clip_id.startswith("pavad-"):
+    if any(synthesis.method_of(c) == "pavad" for c in clip_ids):
         inputs["init_images"] = f"{R}/init_images"
     return inputs
 
@@ -56,6 +78,27 @@ def refine_inputs(wildcards):
     return inputs
 
 
+# Stages 5 and 6 scatter over chunks (synthvad.features.jobs), then gather into one file.
+FEATURES = f"{R}/features/{EXTRACTOR}"
+REAL_CHUNK = f"{FEATURES}/chunks/real-of-{config['features']['real_chunks']}/{{chunk}}.parquet"
+SYNTHETIC_CHUNK = f"{FEATURES}/chunks/synthetic/{{chunk}}.parquet"
+FILTER_CHUNK = f"{R}/filter/{{chunk}}.parquet"
+REAL_CHUNKS = feature_jobs.real_chunk_names(config["features"]["real_chunks"])
+CLIP_CHUNKS = feature_jobs.clip_chunks(CLIPS, config["features"]["clips_per_chunk"])
+FILTER_CHUNKS = feature_jobs.clip_chunks(CLIPS, config["filter"]["clips_per_chunk"])
+
+
+def chunk_clips(chunks):
+    """Input function: the clips (and their sidecars) of the job's chunk."""
+
+    def inputs(wildcards):
+        clips = chunks[wildcards.chunk]
+        videos = [clip_video(c) for c in clips]
+        return {"videos": videos, "sidecars": [v[: -len(".mp4")] + ".json" for v in videos]}
+
+    return inputs
+
+
 def experiment_shards(wildcards):
     shards = [f"{R}/features/{EXTRACTOR}/part-real.parquet"]
     if config["experiments"][wildcards.experiment]["synthetic"]:
@@ -63,11 +106,22 @@ def experiment_shards(wildcards):
     return shards
 
 
+def experiment_config(wildcards):
+    """The experiment's entry (with its name) as detect params."""
+    return canonical({"name": wildcards.experiment, **config["experiments"][wildcards.experiment]})
+
+
+def detector_config(wildcards):
+    """Only the detector the experiment names: editing another one reruns nothing here."""
+    return canonical(config["detectors"][config["experiments"][wildcards.experiment]["detector"]])
+
+
 def report_warnings():
     warnings = []
-    if config["clip"]["pretrained"] is None:
+    clip_used = not FEATURES_IMPORTED or METHODS  # imported features need no CLIP alone
+    if config["clip"]["pretrained"] is None and clip_used:
         warnings.append(RANDOM_WEIGHTS_WARNING)
-    if config["synthesize"]["backend"] == "perturb" and METHODS:
+    if any(GENERATORS[method] == "perturb" for method in METHODS):
         warnings.append("synthetic clips come from the offline `perturb` renderer, not a diffusion model")
     return warnings
 

@@ -1,4 +1,6 @@
-# Stage 0: the dataset (generated demo or a user manifest) -> index + ground truth.
+# Stage 0: the dataset -> index + ground truth. The generated demo, a user manifest, or
+# a benchmark from its official files: its videos (Form A), or its pre-extracted features
+# (Form B), which rule import_features also writes as the real feature shard.
 
 
 if config["data"]["kind"] == "demo":
@@ -22,22 +24,48 @@ if config["data"]["kind"] == "demo":
             STAGE
 
 
-rule index:
-    input:
-        manifest=manifest_path(),
-    output:
-        index=f"{R}/index.parquet",
-        ground_truth=f"{R}/ground_truth.parquet",
-        rejected=f"{R}/index_rejected.parquet",
-    params:
-        on_corrupt=config["data"]["on_corrupt"],
-    log:
-        f"{LOGS}/index.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
-    conda:
-        "../../envs/core.yaml"
-    script:
-        STAGE
+if FEATURES_IMPORTED:
+
+    rule import_features:
+        input:
+            **dataset_inputs(),
+        output:
+            index=f"{R}/index.parquet",
+            ground_truth=f"{R}/ground_truth.parquet",
+            rejected=f"{R}/index_rejected.parquet",
+            shard=f"{R}/features/{EXTRACTOR}/part-real.parquet",
+        params:
+            data=canonical(config["data"]),
+            segments=canonical(config["segments"]),
+        log:
+            f"{LOGS}/import_features.log",
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=120,
+        conda:
+            "../../envs/core.yaml"
+        script:
+            STAGE
+
+else:
+
+    rule index:
+        input:
+            **dataset_inputs(),
+        output:
+            index=f"{R}/index.parquet",
+            ground_truth=f"{R}/ground_truth.parquet",
+            rejected=f"{R}/index_rejected.parquet",
+        params:
+            data=canonical(config["data"]),
+        log:
+            f"{LOGS}/index.log",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60,
+        conda:
+            "../../envs/core.yaml"
+        script:
+            STAGE

@@ -1,17 +1,68 @@
-# Stage 6: segment features of real and kept synthetic videos into parquet shards.
+# Stage 6: segment features, scattered over chunk jobs and gathered into the two shards
+# detect reads (part-real, part-synthetic). A gather checks the chunk set: one feature
+# size, no video twice, every expected video with all its segments and crops.
 
 
-rule features_real:
+# With imported features (data.features) rule import_features writes part-real instead.
+if not FEATURES_IMPORTED:
+
+    rule features_real_chunk:
+        input:
+            index=f"{R}/index.parquet",
+        output:
+            REAL_CHUNK,
+        wildcard_constraints:
+            chunk="[0-9]+",
+        params:
+            config=feature_jobs.params(config),
+            n_chunks=len(REAL_CHUNKS),
+        log:
+            f"{LOGS}/features_real/{{chunk}}.log",
+        threads: config["features"]["threads"]
+        resources:
+            gpu=feature_jobs.uses_gpu(config),
+            mem_mb=8000,
+            runtime=720,
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            STAGE
+
+    rule features_real:
+        input:
+            chunks=expand(REAL_CHUNK, chunk=REAL_CHUNKS),
+            index=f"{R}/index.parquet",
+        output:
+            f"{FEATURES}/part-real.parquet",
+        params:
+            segments=canonical(config["segments"]),
+        log:
+            f"{LOGS}/features_real.log",
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=60,
+        conda:
+            "../../envs/core.yaml"
+        script:
+            STAGE
+
+
+# Every clip of a chunk, kept or not: thresholds apply in the gather, never re-extracting.
+rule features_synthetic_chunk:
     input:
-        index=f"{R}/index.parquet",
+        unpack(chunk_clips(CLIP_CHUNKS)),
     output:
-        f"{R}/features/{EXTRACTOR}/part-real.parquet",
+        SYNTHETIC_CHUNK,
+    wildcard_constraints:
+        chunk="ranks-[0-9]+-[0-9]+",
     params:
-        config=sub_config("clip", "features", "segments", "seed"),
+        config=feature_jobs.params(config),
     log:
-        f"{LOGS}/features_real.log",
-    threads: 2
+        f"{LOGS}/features_synthetic/{{chunk}}.log",
+    threads: config["features"]["threads"]
     resources:
+        gpu=feature_jobs.uses_gpu(config),
         mem_mb=4000,
         runtime=120,
     conda:
@@ -22,18 +73,19 @@ rule features_real:
 
 rule features_synthetic:
     input:
+        chunks=expand(SYNTHETIC_CHUNK, chunk=list(CLIP_CHUNKS)),
         filtered=f"{R}/filtered.parquet",
     output:
-        f"{R}/features/{EXTRACTOR}/part-synthetic.parquet",
+        f"{FEATURES}/part-synthetic.parquet",
     params:
-        config=sub_config("clip", "features", "segments", "seed"),
+        segments=canonical(config["segments"]),
     log:
         f"{LOGS}/features_synthetic.log",
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
-        runtime=120,
+        runtime=30,
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/core.yaml"
     script:
         STAGE

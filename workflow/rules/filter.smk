@@ -1,20 +1,51 @@
-# Stage 5: score and filter every synthetic clip.
+# Stage 5: score the synthetic clips in chunk jobs, then apply the thresholds in one
+# gather (so changing a threshold rescores nothing).
 
 
-rule filter:
+rule filter_chunk:
     input:
-        videos=[clip_video(c) for c in CLIPS],
+        unpack(chunk_clips(FILTER_CHUNKS)),
     output:
-        f"{R}/filtered.parquet",
+        FILTER_CHUNK,
+    wildcard_constraints:
+        chunk="ranks-[0-9]+-[0-9]+",
     params:
-        config=sub_config("filter", "clip", "seed"),
+        config=canonical(
+            {
+                "clip": {k: config["clip"][k] for k in ("model", "pretrained")},
+                "filter": {"frames": config["filter"]["frames"]},
+                "seed": config["seed"],
+            }
+        ),
     log:
-        f"{LOGS}/filter.log",
+        f"{LOGS}/filter/{{chunk}}.log",
     threads: 2
     resources:
+        gpu=feature_jobs.uses_gpu(config),
         mem_mb=4000,
         runtime=60,
     conda:
         "../../envs/torch.yaml"
+    script:
+        STAGE
+
+
+rule filter:
+    input:
+        chunks=expand(FILTER_CHUNK, chunk=list(FILTER_CHUNKS)),
+    output:
+        f"{R}/filtered.parquet",
+    params:
+        thresholds=canonical(
+            {k: config["filter"][k] for k in ("min_std", "min_motion", "min_clip_score")}
+        ),
+    log:
+        f"{LOGS}/filter.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/core.yaml"
     script:
         STAGE

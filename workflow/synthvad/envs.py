@@ -18,9 +18,15 @@ CORE = [
     "numpy", "pandas", "pyarrow", "pillow", "decord", "imageio-ffmpeg", "tqdm", "pyyaml",
     "jsonschema", "matplotlib", "scikit-learn",
 ]  # fmt: skip
+DIFFUSION = [
+    "torch", "torchvision", "safetensors", "diffusers", "transformers", "accelerate", "ftfy",
+    "sentencepiece", "protobuf",
+]  # fmt: skip
 GROUPS: dict[str, list[str]] = {
     "core": CORE,
     "torch": [*CORE, "torch", "torchvision", "open-clip-torch", "safetensors"],
+    "llm": [*CORE, "openai"],
+    "diffusion": [*CORE, *DIFFUSION],
 }
 
 

@@ -59,22 +59,22 @@ def score_clip(path: str, n_sample: int) -> tuple[dict[str, Any], np.ndarray | N
     return scores, frames
 
 
-def run(config: dict[str, Any], videos: list[str], out: str) -> pd.DataFrame:
+def score_chunk(config: dict[str, Any], videos: list[str], out: str) -> pd.DataFrame:
+    """Scores of one chunk of clips (no verdict: thresholds apply in `gather`, so changing
+    them rescores nothing)."""
     from synthvad.models import load_clip
 
-    cfg = config["filter"]
     bundle = load_clip(config["clip"], seed=config["seed"])
     rows = []
     for video in tqdm(videos, desc="filter", unit="clip"):
         sidecar = json.loads(Path(video).with_suffix(".json").read_text())
-        scores, frames = score_clip(video, cfg["frames"])
+        scores, frames = score_clip(video, config["filter"]["frames"])
         clip_score = -1.0
         if frames is not None:
             img = bundle.encode_frames(frames).mean(axis=0)
             img /= np.linalg.norm(img) + 1e-12
             clip_score = float(bundle.encode_texts([sidecar["prompt"]])[0] @ img)
         scores["clip_score"] = clip_score
-        keep, reason = verdict(scores, cfg)
         rows.append(
             {
                 "clip_id": sidecar["clip_id"],
@@ -83,11 +83,22 @@ def run(config: dict[str, Any], videos: list[str], out: str) -> pd.DataFrame:
                 "label": sidecar["label"],
                 "path": video,
                 **scores,
-                "keep": keep,
-                "reason": reason,
             }
         )
     df = pd.DataFrame(rows)
+    write_parquet(df, out)
+    return df
+
+
+def gather(thresholds: dict[str, Any], chunk_paths: list[str], out: str) -> pd.DataFrame:
+    """Every chunk's scores with the verdict of the current thresholds."""
+    df = pd.concat([pd.read_parquet(p) for p in chunk_paths], ignore_index=True)
+    twice = df["clip_id"][df["clip_id"].duplicated()]
+    if len(twice):
+        raise ValueError(f"clip {twice.iloc[0]!r} is in two filter chunks")
+    verdicts = [verdict(row, thresholds) for row in df.to_dict("records")]
+    df["keep"] = [keep for keep, _ in verdicts]
+    df["reason"] = [reason for _, reason in verdicts]
     write_parquet(df, out)
     log.info(
         "kept %d of %d clips; rejected: %s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -67,7 +68,14 @@ def build_index(
     manifest: str | Path, on_corrupt: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Probe each listed video; returns (index, ground truth, rejected videos)."""
-    df = read_manifest(manifest)
+    return index_videos(read_manifest(manifest), on_corrupt, str(manifest))
+
+
+def index_videos(
+    df: pd.DataFrame, on_corrupt: str, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Probe the videos of manifest-like rows (MANIFEST_COLUMNS, `intervals` parsed);
+    returns (index, ground truth, rejected videos). `source` names the rows' origin."""
     rows, gt, rejected = [], [], []
     for rec in tqdm(df.to_dict("records"), desc="index", unit="video"):
         try:
@@ -98,7 +106,7 @@ def build_index(
             gt.append({"video_id": rec["video_id"], "start": s, "end": min(e, info.n_frames)})
     index = pd.DataFrame(rows)
     if index.empty:
-        raise ManifestError(f"{manifest}: no decodable video")
+        raise ManifestError(f"{source}: no decodable video")
     index["label"] = index["label"].astype("int8")
     ground_truth = pd.DataFrame(gt, columns=["video_id", "start", "end"]).astype(
         {"start": "int64", "end": "int64"}
@@ -106,8 +114,28 @@ def build_index(
     return index, ground_truth, pd.DataFrame(rejected, columns=["video_id", "path", "reason"])
 
 
-def run(manifest: str, on_corrupt: str, out_index: str, out_gt: str, out_rejected: str) -> None:
-    index, gt, rejected = build_index(manifest, on_corrupt)
+def run(
+    data_cfg: dict[str, Any], manifest: str | None, out_index: str, out_gt: str, out_rejected: str
+) -> None:
+    """Stage 0 on videos: a manifest (demo, manifest) or a benchmark's official lists."""
+    if data_cfg["kind"] in ("demo", "manifest"):
+        table, source = read_manifest(manifest), str(manifest)
+    else:
+        from synthvad.datasets import video_table
+
+        table, source = video_table(data_cfg), data_cfg["root"]
+    found = index_videos(table, data_cfg["on_corrupt"], source)
+    write_index(*found, out_index, out_gt, out_rejected)
+
+
+def write_index(
+    index: pd.DataFrame,
+    gt: pd.DataFrame,
+    rejected: pd.DataFrame,
+    out_index: str,
+    out_gt: str,
+    out_rejected: str,
+) -> None:
     write_parquet(gt, out_gt)
     write_parquet(rejected, out_rejected)
     write_parquet(index, out_index)

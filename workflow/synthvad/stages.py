@@ -28,18 +28,41 @@ def index(smk: Any) -> None:
     from synthvad import index as stage
 
     stage.run(
-        smk.input.manifest,
-        smk.params.on_corrupt,
+        smk.params.data,
+        smk.input.get("manifest"),
         smk.output.index,
         smk.output.ground_truth,
         smk.output.rejected,
     )
 
 
+def import_features(smk: Any) -> None:
+    from synthvad.import_features import import_features as stage
+
+    stage(
+        smk.params.data,
+        smk.params.segments,
+        smk.output.index,
+        smk.output.ground_truth,
+        smk.output.rejected,
+        smk.output.shard,
+    )
+
+
 def describe(smk: Any) -> None:
+    config = smk.params.config
+    if config["describe"]["backend"] == "openai":
+        from synthvad.describe import openai_backend
+        from synthvad.llm.settings import settings_for
+
+        # Connection keys (server, key variable, parallelism) come from the config, not
+        # params: they do not change answers, so changing them must not rerun anything.
+        settings = settings_for("describe", config["describe"], smk.config)
+        openai_backend.run(config, settings, smk.output[0])
+        return
     from synthvad.describe import template
 
-    template.run(smk.params.config, smk.output[0])
+    template.run(config, smk.output[0])
 
 
 def retrieve(smk: Any) -> None:
@@ -49,10 +72,25 @@ def retrieve(smk: Any) -> None:
 
 
 def refine(smk: Any) -> None:
+    cfg = smk.params.config
+    if cfg["backend"] == "openai":
+        from synthvad.llm.settings import settings_for
+        from synthvad.refine import openai_backend
+
+        openai_backend.run(
+            cfg,
+            settings_for("refine", cfg, smk.config),  # connection keys: see describe()
+            methods=smk.params.methods,
+            planned=smk.params.clip_ids,
+            descriptions=smk.input.get("descriptions"),
+            init_images=smk.input.get("init_images"),
+            out=smk.output[0],
+        )
+        return
     from synthvad.refine import template
 
     template.run(
-        template_phrases=smk.params.template_phrases,
+        template_phrases=cfg["template_phrases"],
         methods=smk.params.methods,
         planned=smk.params.clip_ids,
         descriptions=smk.input.get("descriptions"),
@@ -62,33 +100,73 @@ def refine(smk: Any) -> None:
 
 
 def synthesize(smk: Any) -> None:
+    from synthvad.synthesize import jobs
     from synthvad.synthesize import run as stage
 
+    params = smk.params.config
+
+    def paths(value: str | list[str]) -> list[str]:  # one clip (wildcard rule) or a batch
+        return [value] if isinstance(value, str) else list(value)
+
     stage.run(
-        smk.params.config,
+        params,
+        # Device, offload, kernels: from the config, not params, because they do not change
+        # what a clip is; switching on offload after an OOM must not rerun finished clips.
+        jobs.runtime(smk.config, params["backend"]),
         smk.input.prompts,
-        smk.wildcards.clip_id,
-        smk.output.video,
-        smk.output.sidecar,
+        paths(smk.output.videos),
+        paths(smk.output.sidecars),
     )
+
+
+def filter_chunk(smk: Any) -> None:
+    from synthvad import filter as stage
+
+    params = smk.params.config  # clip.device from the config: where it runs never rescores
+    config = {**params, "clip": {**params["clip"], "device": smk.config["clip"]["device"]}}
+    stage.score_chunk(config, list(smk.input.videos), smk.output[0])
 
 
 def filter_clips(smk: Any) -> None:
     from synthvad import filter as stage
 
-    stage.run(smk.params.config, list(smk.input.videos), smk.output[0])
+    stage.gather(smk.params.thresholds, list(smk.input.chunks), smk.output[0])
+
+
+def features_real_chunk(smk: Any) -> None:
+    from synthvad.features import jobs, stage
+
+    # Device, batch size, workers: from the config, not params (they never rerun a chunk).
+    stage.real_chunk(
+        smk.input.index,
+        int(smk.wildcards.chunk),
+        smk.params.n_chunks,
+        smk.params.config,
+        jobs.runtime(smk.config),
+        smk.output[0],
+    )
+
+
+def features_synthetic_chunk(smk: Any) -> None:
+    from synthvad.features import jobs, stage
+
+    stage.synthetic_chunk(
+        list(smk.input.videos), smk.params.config, jobs.runtime(smk.config), smk.output[0]
+    )
 
 
 def features_real(smk: Any) -> None:
-    from synthvad import features as stage
+    from synthvad.features import stage
 
-    stage.extract(stage.real_videos(smk.input.index), smk.params.config, smk.output[0])
+    stage.gather_real(list(smk.input.chunks), smk.input.index, smk.params.segments, smk.output[0])
 
 
 def features_synthetic(smk: Any) -> None:
-    from synthvad import features as stage
+    from synthvad.features import stage
 
-    stage.extract(stage.synthetic_videos(smk.input.filtered), smk.params.config, smk.output[0])
+    stage.gather_synthetic(
+        list(smk.input.chunks), smk.input.filtered, smk.params.segments, smk.output[0]
+    )
 
 
 def detect(smk: Any) -> None:
@@ -99,10 +177,12 @@ def detect(smk: Any) -> None:
         ground_truth_path=smk.input.ground_truth,
         index_path=smk.input.index,
         experiment=smk.params.experiment,
-        detect_cfg=smk.params.detect,
+        detector_cfg=smk.params.detector,
+        protocol=smk.params.protocol,
         segment_cfg=smk.params.segments,
         seed=smk.params.seed,
         out=dict(smk.output.items()),
+        threads=int(smk.threads),
     )
 
 
@@ -134,12 +214,16 @@ def report(smk: Any) -> None:
 STAGES: dict[str, Callable[[Any], None]] = {
     "demo_dataset": demo,
     "index": index,
+    "import_features": import_features,
     "describe": describe,
     "retrieve": retrieve,
     "refine": refine,
     "synthesize": synthesize,
+    "filter_chunk": filter_chunk,
     "filter": filter_clips,
+    "features_real_chunk": features_real_chunk,
     "features_real": features_real,
+    "features_synthetic_chunk": features_synthetic_chunk,
     "features_synthetic": features_synthetic,
     "detect": detect,
     "report": report,
@@ -169,9 +253,10 @@ def _logging_to(path: str | None) -> Iterator[None]:
 
 def run(smk: Any) -> None:
     """Entry point of workflow/scripts/stage.py: run the stage named after the rule."""
-    rule = smk.rule
+    # Rules defined in a loop (synthesize_batch_0001, ...) run the stage they are batches of.
+    rule = smk.rule.split("_batch_")[0]
     if rule not in STAGES:
-        raise KeyError(f"no synthvad stage for rule {rule!r}")
+        raise KeyError(f"no synthvad stage for rule {smk.rule!r}")
     # Before torch is imported (if the stage needs it at all): its thread pool size.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(max(1, int(smk.threads)))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,13 +33,11 @@ def shard_schema(dim: int) -> pa.Schema:
     )
 
 
-def write_shard(meta: pd.DataFrame, features: np.ndarray, path: str | os.PathLike[str]) -> None:
-    """Write rows of `meta` (all schema columns but `feature`) with their feature vectors."""
+def _table(meta: pd.DataFrame, features: np.ndarray, schema: pa.Schema) -> pa.Table:
     features = np.ascontiguousarray(features, dtype=np.float32)
-    if features.ndim != 2 or len(features) != len(meta):
-        raise ValueError(f"{len(meta)} rows but features of shape {features.shape}")
-    dim = features.shape[1]
-    schema = shard_schema(dim)
+    dim = schema.field("feature").type.list_size
+    if features.ndim != 2 or len(features) != len(meta) or features.shape[1] != dim:
+        raise ValueError(f"{len(meta)} rows of size {dim} but features of shape {features.shape}")
     columns = {}
     for field in schema:
         if field.name == "feature":
@@ -46,9 +45,27 @@ def write_shard(meta: pd.DataFrame, features: np.ndarray, path: str | os.PathLik
             columns["feature"] = pa.FixedSizeListArray.from_arrays(flat, dim)
         else:
             columns[field.name] = pa.array(meta[field.name].tolist(), type=field.type)
-    table = pa.table(columns, schema=schema)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    return pa.table(columns, schema=schema)
+
+
+@contextlib.contextmanager
+def shard_writer(
+    path: str | os.PathLike[str], dim: int
+) -> Iterator[Callable[[pd.DataFrame, np.ndarray], None]]:
+    """Yield `append(meta, features)`, which adds rows to the shard one group at a time
+    (a benchmark's features need not fit in memory); the shard appears only on success."""
+    schema = shard_schema(dim)
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        yield lambda meta, features: writer.write_table(_table(meta, features, schema))
+
+
+def write_shard(meta: pd.DataFrame, features: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Write rows of `meta` (all schema columns but `feature`) with their feature vectors."""
+    features = np.asarray(features)
+    if features.ndim != 2 or len(features) != len(meta):
+        raise ValueError(f"{len(meta)} rows but features of shape {features.shape}")
+    with shard_writer(path, features.shape[1]) as append:
+        append(meta, features)
 
 
 def read_shards(paths: Sequence[str | os.PathLike[str]]) -> tuple[pd.DataFrame, np.ndarray]:

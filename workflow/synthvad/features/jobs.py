@@ -1,0 +1,92 @@
+"""Stages 5 and 6 as Snakemake jobs: how videos split into chunks, and which config keys
+are rule params. Nothing here imports torch: the Snakefile calls it at parse time.
+
+Real videos split into `features.real_chunks` jobs, balanced by frame count once the index
+exists. Synthetic clips are known from the config alone (synthvad.plan), so their chunks
+are static and *stable*: a chunk holds the clips of a range of ranks (the draw index of a
+GV-VAD clip, the retrieval rank of a PA-VAD one), over all classes and methods. Raising
+describe.per_class or retrieve.top_k / normal_top_k only adds higher ranks, so the new
+clips join the last chunks or new ones, and every other chunk keeps its clips, its output
+and its place in the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from synthvad.config import canonical
+
+# Keys of `features` that decide only how features are computed, not what they are:
+# changing them reruns nothing (a new chunk count writes new chunk files, though).
+RUNTIME_KEYS = ("real_chunks", "clips_per_chunk", "batch_size", "workers", "threads")
+CLIP_RUNTIME_KEYS = ("device", "batch_size")
+
+
+def clip_rank(clip_id: str) -> int:
+    """The draw / retrieval rank in a clip id (gvvad-<cls>-<i>-<kind>, pavad-<cls>-<r>)."""
+    parts = clip_id.split("-")
+    if len(parts) < 3 or not parts[2].isdigit():
+        raise ValueError(f"clip id {clip_id!r} has no rank (expected <method>-<class>-<rank>)")
+    return int(parts[2])
+
+
+def clip_chunks(clip_ids: Iterable[str], per_chunk: int) -> dict[str, tuple[str, ...]]:
+    """Chunk name (ranks-<first>-<last>) -> clip ids: consecutive ranks, as many as keep a
+    chunk at about `per_chunk` clips (judged by the most crowded rank, rank 0)."""
+    if per_chunk < 1:
+        raise ValueError(f"clips per chunk must be positive, got {per_chunk}")
+    by_rank: dict[int, list[str]] = {}
+    for clip_id in clip_ids:
+        by_rank.setdefault(clip_rank(clip_id), []).append(clip_id)
+    if not by_rank:
+        return {}
+    ranks = max(1, per_chunk // max(len(ids) for ids in by_rank.values()))
+    chunks: dict[str, list[str]] = {}
+    for rank in sorted(by_rank):
+        first = rank // ranks * ranks
+        chunks.setdefault(f"ranks-{first:04d}-{first + ranks - 1:04d}", []).extend(
+            sorted(by_rank[rank])
+        )
+    return {name: tuple(ids) for name, ids in chunks.items()}
+
+
+def real_chunk_names(n_chunks: int) -> list[str]:
+    return [f"{k:03d}" for k in range(n_chunks)]
+
+
+def balanced_chunks(n_frames: Mapping[str, int], n_chunks: int) -> list[list[str]]:
+    """Video ids in `n_chunks` lists of about equal frame totals (longest first, each to
+    the lightest list), sorted within a list; deterministic for a given index."""
+    totals = [0] * n_chunks
+    chunks: list[list[str]] = [[] for _ in range(n_chunks)]
+    for video_id, frames in sorted(n_frames.items(), key=lambda kv: (-kv[1], kv[0])):
+        lightest = min(range(n_chunks), key=lambda k: (totals[k], k))
+        chunks[lightest].append(video_id)
+        totals[lightest] += frames
+    return [sorted(chunk) for chunk in chunks]
+
+
+def params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What a feature chunk depends on besides its videos: its rerun trigger."""
+    clip = {k: v for k, v in config["clip"].items() if k not in CLIP_RUNTIME_KEYS}
+    features = {k: v for k, v in config["features"].items() if k not in RUNTIME_KEYS}
+    return canonical(
+        {"clip": clip, "features": features, "segments": config["segments"], "seed": config["seed"]}
+    )
+
+
+def runtime(config: Mapping[str, Any]) -> dict[str, Any]:
+    """How features are computed: device, batch size, decoding workers, threads."""
+    features = config["features"]
+    return {
+        "device": config["clip"]["device"],
+        "batch_size": features["batch_size"],
+        "workers": features["workers"],
+        "threads": features["threads"],
+    }
+
+
+def uses_gpu(config: Mapping[str, Any]) -> int:
+    """The `gpu` resource: 1 only when clip.device names CUDA (auto stays on CPU nodes)."""
+    return int(str(config["clip"]["device"]).startswith("cuda"))

@@ -1,0 +1,179 @@
+"""The jobs of stage 6: one chunk of real videos or synthetic clips -> a chunk shard, and
+the gathers that check the chunks and write part-real / part-synthetic.parquet."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthvad.features.gather import gather
+from synthvad.features.jobs import balanced_chunks
+from synthvad.io.video import VideoError
+
+log = logging.getLogger(__name__)
+
+VIDEO_COLUMNS = ("video_id", "split", "source", "method", "label", "class")
+FLUSH_VALUES = 16_000_000  # float32 values buffered per shard row group (64 MB)
+
+
+class ShardRows:
+    """Buffers finished videos' rows; appends them to the shard in large row groups."""
+
+    def __init__(self, append: Callable[[pd.DataFrame, np.ndarray], None]) -> None:
+        self.append = append
+        self.metas: list[pd.DataFrame] = []
+        self.features: list[np.ndarray] = []
+        self.values = 0
+
+    def add(
+        self, video: Mapping[str, Any], features: np.ndarray, segment_frames: list[int]
+    ) -> None:
+        n_segments = len(segment_frames)
+        n_crops = len(features) // n_segments
+        meta = pd.DataFrame(
+            {
+                "segment": np.tile(np.arange(n_segments), n_crops),
+                "n_frames": np.tile(np.asarray(segment_frames), n_crops),
+                "crop": np.repeat(np.arange(n_crops), n_segments),
+            }
+        )
+        for column in VIDEO_COLUMNS:
+            meta[column] = video[column]
+        self.metas.append(meta)
+        self.features.append(features)
+        self.values += features.size
+        if self.values >= FLUSH_VALUES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.metas:
+            self.append(pd.concat(self.metas, ignore_index=True), np.concatenate(self.features))
+        self.metas, self.features, self.values = [], [], 0
+
+
+def extract_videos(
+    videos: pd.DataFrame,
+    params: Mapping[str, Any],
+    runtime: Mapping[str, Any],
+    out: str,
+    skip_corrupt: bool,
+    bundle: Any = None,
+) -> int:
+    """Features of `videos` (VIDEO_COLUMNS, path, optional n_frames) into one shard;
+    returns the number of videos with features. A video that cannot be decoded stops the
+    job, naming the file, unless `skip_corrupt` (synthetic clips: the filter rejects them)."""
+    import torch
+
+    from synthvad.features.extract import Throughput, embedding_dim, extract, resolve_workers
+    from synthvad.features.loader import VideoTask
+    from synthvad.io.shards import shard_writer
+
+    torch.set_num_threads(max(1, int(runtime["threads"])))
+    if bundle is None:
+        from synthvad.models import load_clip
+
+        bundle = load_clip({**params["clip"], "device": runtime["device"]}, seed=params["seed"])
+    workers = resolve_workers(runtime["workers"], bundle.device, int(runtime["threads"]))
+    records = videos.to_dict("records")
+    tasks = [
+        VideoTask(pos, str(rec["path"]), _frames(rec.get("n_frames")))
+        for pos, rec in enumerate(records)
+    ]
+    log.info("%d videos, %d decoding workers, device %s", len(tasks), workers, bundle.device)
+    throughput, done = Throughput(), 0
+    with shard_writer(out, embedding_dim(bundle)) as append:
+        rows = ShardRows(append)
+        for video in extract(
+            tasks, bundle, params["segments"], params["features"], runtime["batch_size"], workers
+        ):
+            rec = records[video.pos]
+            if video.error is not None:
+                if not skip_corrupt:
+                    raise VideoError(rec["path"], video.error)
+                log.warning("video %s is skipped: %s", rec["video_id"], video.error)
+            elif video.features is None or video.n_segments == 0:
+                log.warning("video %s is shorter than one segment; no features", rec["video_id"])
+            else:
+                rows.add(rec, video.features, video.segment_frames)
+                throughput.add(video)
+                done += 1
+        rows.flush()
+    log.info("%d of %d videos -> %s: %s", done, len(tasks), out, throughput.summary())
+    return done
+
+
+def _frames(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def real_videos(index_path: str) -> pd.DataFrame:
+    df = pd.read_parquet(index_path)
+    return df.assign(source="real", method=None)[[*VIDEO_COLUMNS, "path", "n_frames"]]
+
+
+def real_chunk(
+    index_path: str,
+    chunk: int,
+    n_chunks: int,
+    params: Mapping[str, Any],
+    runtime: Mapping[str, Any],
+    out: str,
+) -> None:
+    videos = real_videos(index_path)
+    frames = dict(zip(videos["video_id"], videos["n_frames"], strict=True))
+    ids = balanced_chunks(frames, n_chunks)[chunk]
+    chunk_videos = videos[videos["video_id"].isin(ids)].sort_values("video_id")
+    log.info("real chunk %d of %d: %d of %d videos", chunk + 1, n_chunks, len(ids), len(videos))
+    extract_videos(chunk_videos, params, runtime, out, skip_corrupt=False)
+
+
+def synthetic_videos(clip_paths: Sequence[str]) -> pd.DataFrame:
+    """Clips described by their sidecars (written next to each clip by stage 4)."""
+    rows = []
+    for path in clip_paths:
+        sidecar = json.loads(Path(path).with_suffix(".json").read_text())
+        rows.append(
+            {
+                "video_id": sidecar["clip_id"],
+                "split": "train",
+                "source": "synthetic",
+                "method": sidecar["method"],
+                "label": int(sidecar["label"]),
+                "class": sidecar["class"],
+                "path": str(path),
+            }
+        )
+    return pd.DataFrame(rows, columns=[*VIDEO_COLUMNS, "path"])
+
+
+def synthetic_chunk(
+    clip_paths: Sequence[str], params: Mapping[str, Any], runtime: Mapping[str, Any], out: str
+) -> None:
+    """Every clip of the chunk, kept by the filter or not: the gather picks the kept ones,
+    so a changed filter threshold never re-extracts."""
+    extract_videos(synthetic_videos(clip_paths), params, runtime, out, skip_corrupt=True)
+
+
+def gather_real(
+    chunk_paths: Sequence[str], index_path: str, segments_cfg: Mapping[str, Any], out: str
+) -> None:
+    index = pd.read_parquet(index_path, columns=["video_id", "n_frames"])
+    expected = dict(zip(index["video_id"], index["n_frames"].astype(int), strict=True))
+    gather(chunk_paths, expected, segments_cfg, out)
+
+
+def gather_synthetic(
+    chunk_paths: Sequence[str], filtered_path: str, segments_cfg: Mapping[str, Any], out: str
+) -> None:
+    filtered = pd.read_parquet(filtered_path, columns=["clip_id", "n_frames", "keep"])
+    kept = filtered[filtered["keep"]]
+    expected = dict(zip(kept["clip_id"], kept["n_frames"].astype(int), strict=True))
+    rejected = frozenset(filtered.loc[~filtered["keep"], "clip_id"])
+    log.info("%d of %d clips kept by the filter", len(kept), len(filtered))
+    gather(chunk_paths, expected, segments_cfg, out, ignored=rejected)
