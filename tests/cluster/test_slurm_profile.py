@@ -34,6 +34,7 @@ pytestmark = pytest.mark.cluster
 RUN = "results/citest"
 TIMEOUT_S = 420
 NODE_MEM_MB = 4000
+ONE_CPU_RULES = ("features_real_chunk", "features_synthetic_chunk", "filter_chunk", "retrieve")
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,8 @@ def site_overlay(profile: dict, partitions: Path) -> dict:
     set_resources["synthesize"] = {**set_resources.get("synthesize", {}), "gpu": 1}
     return {
         "slurm-partition-config": str(partitions),
+        # A two-CPU node: one CPU per job lets two jobs run side by side.
+        "set-threads": {rule: 1 for rule in ONE_CPU_RULES},
         "default-resources": fit(profile["default-resources"]),
         "set-resources": set_resources,
         # No slurmdbd here, so no sacct; finished jobs stay in squeue for MinJobAge.
