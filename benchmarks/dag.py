@@ -7,10 +7,11 @@ shipped (40 clips), i.e. the fixed cost of starting Snakemake and parsing the wo
 Prints seconds, jobs, the ratio to the baseline and milliseconds per job above it, with
 one job per clip and with synthesize.clips_per_job batches (--clips-per-job).
 
---rerun N also measures what a change schedules: it marks a whole N-clip run as done
-(placeholder outputs + `snakemake --touch --forceall`, which records every job in
-topological order), adds 100 clips and prints the dry run's
-jobs per rule. Not a test.
+--rerun N also measures what adding clips costs: it runs stages 1-4 for real on an N-clip
+plan (16-frame `perturb` clips, 100 per job), adds 100 clips, runs again and prints the
+jobs per rule that the second run executed and how many clips it wrote. A dry run cannot
+know this (refine is a checkpoint: unchanged prompt files are found only once it has run),
+so its job counts are printed too. Not a test.
 
   python benchmarks/dag.py                          # 500 / 5,000 / 20,000 clips
   python benchmarks/dag.py --clips 5000 --rerun 5000
@@ -107,47 +108,67 @@ def load_config_dict(config: dict[str, Any]) -> dict[str, Any]:
     return validate_config(json.loads(json.dumps(config)))
 
 
-def placeholders(workdir: Path, output: str) -> int:
-    """Create every output a dry run lists (folders for suffix-less paths)."""
-    paths = {
-        p.strip() for m in re.findall(r"^\s+output: (.*)$", output, re.M) for p in m.split(",")
-    }
-    for name in paths:
-        path = workdir / name
-        if path.suffix:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-        else:
-            path.mkdir(parents=True, exist_ok=True)
-    return len(paths)
+def clip_targets(config: dict[str, Any]) -> list[str]:
+    """The synthetic clips of the plan: the rerun measurement stops at stage 4."""
+    validated = load_config_dict(config)
+    generator = validated["synthesize"]["backend"]
+    return [
+        f"results/{config['name']}/synthetic/{generator}/{clip}.mp4"
+        for clip in plan.clip_ids(validated)
+    ]
 
 
-def rerun_after_adding(n_clips: int, added: int = 100) -> dict[str, Any]:
-    """Jobs a dry run schedules after `added` clips join a finished `n_clips` run."""
+def executed(output: str) -> dict[str, int]:
+    """Jobs per rule that a real run executed (batch rules counted as `synthesize`)."""
+    rules = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", output, flags=re.M)
+    counts: dict[str, int] = {}
+    for rule in rules:
+        name = rule.split("_batch_")[0]
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def made_clips(workdir: Path, config: dict[str, Any]) -> dict[str, int]:
+    return {t: (workdir / t).stat().st_mtime_ns for t in clip_targets(config)}
+
+
+def rerun_after_adding(n_clips: int, added: int = 100, clips_per_job: int = 100) -> dict[str, Any]:
+    """Run stages 1-4 for real on an `n_clips` plan (tiny `perturb` clips, batched), add
+    `added` clips, run again, and count the clips the second run wrote."""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        config = scaled_config(n_clips)
+        config = scaled_config(n_clips, clips_per_job)
+        config["synthesize"]["perturb"] = {"frames": 16}
+        # Enough candidate frames for the largest top_k, and enough description
+        # combinations for describe.per_class (the shipped lists give 48 per class).
+        config["retrieve"]["frames_per_video"] = 64
+        per_class = config["describe"]["per_class"]
+        config["describe"]["locations"] += [f"location number {i}" for i in range(per_class)]
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-        _, output = snakemake(workdir, "-n")
-        placeholders(workdir, output)
-        touch_s, _ = snakemake(
-            workdir, "--touch", "--forceall", "--cores", "1", "--max-jobs-per-timespan", "1000/1s"
-        )
-        _, output = snakemake(workdir, "-n")
+        first_s, _ = snakemake(workdir, "--cores", "2", *clip_targets(config))
+        before = made_clips(workdir, config)
+        _, output = snakemake(workdir, "-n", *clip_targets(config))
         assert "Nothing to be done" in output, output[-2000:]
         # The new clips: higher PA-VAD ranks (top_k and normal_top_k) as a user adds them.
         ranks = added // (len(config["classes"]) + 1)
         config["retrieve"]["top_k"] += ranks
         config["retrieve"]["normal_top_k"] += added - ranks * len(config["classes"])
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-        seconds, output = snakemake(workdir, "-n")
-        clips = len(plan.clip_ids(load_config_dict(config)))
+        dry_s, dry = snakemake(workdir, "-n", *clip_targets(config))
+        seconds, output = snakemake(workdir, "--cores", "2", *clip_targets(config))
+        after = made_clips(workdir, config)
+    rewritten = [t for t, mtime in before.items() if after[t] != mtime]
     return {
         "clips_before": n_clips,
-        "clips_after": clips,
-        "touch_seconds": touch_s,
-        "dry_run_seconds": seconds,
-        "by_rule": job_counts(output),
+        "clips_after": len(after),
+        "clips_per_job": clips_per_job,
+        "first_run_seconds": first_s,
+        "dry_run_seconds": dry_s,
+        "dry_run_by_rule": job_counts(dry),
+        "rerun_seconds": seconds,
+        "rerun_by_rule": executed(output),
+        "clips_written": len(after) - len(before) + len(rewritten),
+        "existing_clips_rewritten": len(rewritten),
     }
 
 
@@ -174,9 +195,14 @@ def main() -> None:
             f"{row['x_baseline']:>10.1f} {row['ms_per_job']:>7.2f}"
         )
     if args.rerun:
-        report["rerun"] = rerun_after_adding(args.rerun)
-        print(f"\nafter adding clips {args.rerun} -> {report['rerun']['clips_after']}:")
-        print(json.dumps(report["rerun"]["by_rule"], indent=2))
+        rerun = report["rerun"] = rerun_after_adding(args.rerun)
+        print(
+            f"\nadding clips: {rerun['clips_before']} -> {rerun['clips_after']}; the rerun took "
+            f"{rerun['rerun_seconds']:.0f} s (first run {rerun['first_run_seconds']:.0f} s) and "
+            f"wrote {rerun['clips_written']} clips ({rerun['existing_clips_rewritten']} existing)"
+        )
+        print("jobs run:", json.dumps(rerun["rerun_by_rule"]))
+        print("dry run listed (before refine re-ran):", json.dumps(rerun["dry_run_by_rule"]))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 

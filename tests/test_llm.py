@@ -224,8 +224,10 @@ def test_refine_sends_images_and_appends_template_phrases(server, env_key, tmp_p
     before = len(server.chat)
 
     def refine():
+        clip_files = [tmp_path / "prompts" / f"{c}.json" for c in planned]
+        init = str(tmp_path / "init.parquet")
         return refine_vlm.run(
-            cfg, cfg_vlm, ["pavad"], planned, None, str(tmp_path / "init.parquet"), tmp_path / "p"
+            cfg, cfg_vlm, ["pavad"], planned, None, init, tmp_path / "p", clip_files
         )
 
     df = refine()

@@ -1,7 +1,9 @@
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
-from synthvad import plan
+from synthvad import plan, prompts
 from synthvad.describe import template as describe
 from synthvad.refine import template as refine
 
@@ -45,29 +47,75 @@ def test_template_phrases_are_appended_eq_6():
     )
 
 
-def _init_images():
-    return pd.DataFrame(
-        {"class": ["fighting", "normal"], "rank": [0, 0], "image": ["a.png", "b.png"]}
+def _init_images(root):
+    """Two retrieved initial images as stage 2 writes them (the table plus the PNGs)."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for name in ("fighting_000.png", "normal_000.png"):
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(root / name)
+        paths.append(str(root / name))
+    table = root / "init.parquet"
+    pd.DataFrame({"class": ["fighting", "normal"], "rank": [0, 0], "image": paths}).to_parquet(
+        table
     )
+    return str(table)
+
+
+def _refine(root, images, planned, out="p"):
+    files = [str(root / out / f"{c}.json") for c in planned]
+    df = refine.run(
+        ["fixed camera"], ["pavad"], planned, None, images, root / f"{out}.parquet", files
+    )
+    return df, files
 
 
 def test_refine_builds_prompts_and_checks_the_plan(tmp_path):
-    images = tmp_path / "init.parquet"
-    _init_images().to_parquet(images)
+    images = _init_images(tmp_path)
     planned = ["pavad-fighting-000", "pavad-normal-000"]
-    df = refine.run(["fixed camera"], ["pavad"], planned, None, str(images), tmp_path / "p.parquet")
+    df, files = _refine(tmp_path, images, planned)
     assert df.clip_id.tolist() == planned
     assert df.label.tolist() == [1, 0]
     assert df.prompt[0].startswith("Generate fighting behavior") and df.prompt[0].endswith(
         "fixed camera"
     )
-    with pytest.raises(refine.RefineError, match="missing"):
-        refine.run(
-            [],
-            ["pavad"],
-            [*planned, "pavad-fighting-001"],
-            None,
-            str(images),
-            tmp_path / "q.parquet",
-        )
+    clips = prompts.read_clip_prompts(files)
+    assert list(clips) == planned
+    assert clips["pavad-normal-000"]["prompt"] == df.prompt[1]
+    assert clips["pavad-normal-000"]["label"] == 0
+    with pytest.raises(prompts.RefineError, match="missing"):
+        _refine(tmp_path, images, [*planned, "pavad-fighting-001"], out="q")
     assert not (tmp_path / "q.parquet").exists()
+
+
+def test_unchanged_prompts_are_rewritten_byte_identical(tmp_path):
+    """What lets Snakemake's input checksum keep a clip across a refine rerun."""
+    images = _init_images(tmp_path)
+    planned = ["pavad-fighting-000", "pavad-normal-000"]
+    _, files = _refine(tmp_path, images, planned)
+    before = [open(f, "rb").read() for f in files]
+    _, files = _refine(tmp_path, images, planned)
+    assert [open(f, "rb").read() for f in files] == before
+
+
+def test_a_changed_initial_image_is_caught_before_synthesis(tmp_path):
+    images = _init_images(tmp_path)
+    _, files = _refine(tmp_path, images, ["pavad-fighting-000", "pavad-normal-000"])
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "normal_000.png")
+    prompts.read_clip_prompts(files[:1])  # the other clip's image is untouched
+    with pytest.raises(prompts.RefineError, match="changed after refine ran"):
+        prompts.read_clip_prompts(files[1:])
+    (tmp_path / "normal_000.png").unlink()
+    with pytest.raises(prompts.RefineError, match="is missing"):
+        prompts.read_clip_prompts(files[1:])
+
+
+def test_a_prompt_file_must_name_its_own_clip(tmp_path):
+    images = _init_images(tmp_path)
+    _, files = _refine(tmp_path, images, ["pavad-fighting-000", "pavad-normal-000"])
+    other = tmp_path / "pavad-fighting-007.json"
+    other.write_bytes(open(files[0], "rb").read())
+    with pytest.raises(prompts.RefineError, match="not its own"):
+        prompts.read_clip_prompts([other])
+    other.write_text("{")
+    with pytest.raises(prompts.RefineError, match="unreadable"):
+        prompts.read_clip_prompts([other])

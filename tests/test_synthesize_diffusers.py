@@ -11,14 +11,15 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import yaml
 from PIL import Image
 
+from synthvad import plan
 from synthvad.config import ConfigError, validate_config
 from synthvad.io.video import probe, read_frames
+from synthvad.prompts import NEGATIVE_PROMPT, PROMPT_COLUMNS, write_prompts
 from synthvad.synthesize import jobs
 from synthvad.synthesize import run as stage
 from synthvad.synthesize.diffusion import SynthesisError
@@ -47,7 +48,8 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def prompts(tmp_path_factory) -> Path:
-    """prompts.parquet as stage 3 writes it: two GV-VAD (text) and two PA-VAD (image) clips."""
+    """Clip prompt files as stage 3 writes them: two GV-VAD (text) and two PA-VAD (image)
+    clips; returns their folder."""
     root = tmp_path_factory.mktemp("prompts")
     rng = np.random.default_rng(0)
     image = root / "init.png"
@@ -58,10 +60,10 @@ def prompts(tmp_path_factory) -> Path:
         ("pavad-explosion-000", "pavad", "explosion", 1, "generate explosion behavior", str(image)),
         ("pavad-normal-000", "pavad", "normal", 0, "people walking, fixed camera", str(image)),
     ]
-    df = pd.DataFrame(rows, columns=["clip_id", "method", "class", "label", "prompt", "init_image"])
-    df["negative_prompt"] = "blurry, text"
-    df.to_parquet(root / "prompts.parquet", index=False)
-    return root / "prompts.parquet"
+    rows = [dict(zip(PROMPT_COLUMNS, row, strict=False)) for row in rows]
+    write_prompts(rows, [r["clip_id"] for r in rows], "test", root / "prompts.parquet",
+                  [root / f"{r['clip_id']}.json" for r in rows])  # fmt: skip
+    return root
 
 
 def minimal_config(**synthesize) -> dict:
@@ -100,7 +102,7 @@ def synthesize(backend: str, section: dict, prompts: Path, out: Path, clip_ids, 
     stage.run(
         jobs.rule_params(config, backend),
         jobs.runtime(config, backend),
-        str(prompts),
+        [str(prompts / f"{c}.json") for c in clip_ids],
         videos,
         sidecars,
     )
@@ -135,7 +137,7 @@ def test_backend_makes_seeded_clips_of_the_configured_shape(
         assert meta["fps"] == FPS and meta["steps"] == 2
         assert meta["seed"] == stage.clip_seed(0, clip_id)
         assert meta["model"] == str(checkpoints[name]) and meta["model_path"]
-        assert meta["negative_prompt"] == "blurry, text" and meta["prompt"]
+        assert meta["negative_prompt"] == NEGATIVE_PROMPT and meta["prompt"]
         assert meta["seconds"] > 0 and meta["clips_in_job"] == 2 and meta["dtype"] == "float32"
         assert "peak_gpu_memory_bytes" in meta and "revision" in meta
         assert (meta["init_image"] is not None) == (backend == "wan_i2v")
@@ -280,12 +282,35 @@ def test_batches_group_clips_of_one_generator_and_method():
     ids += ["pavad-a-000", "pavad-normal-000"]
     batches = jobs.batches(config, ids)
     assert [(b.rule, b.generator, b.clip_ids) for b in batches] == [
-        ("synthesize_batch_0001", "cogvideox", ("gvvad-a-000-abnormal", "gvvad-a-000-normal")),
-        ("synthesize_batch_0002", "cogvideox", ("gvvad-b-000-abnormal",)),
-        ("synthesize_batch_0003", "wan_i2v", ("pavad-a-000", "pavad-normal-000")),
+        (
+            "synthesize_batch_gvvad_0001",
+            "cogvideox",
+            ("gvvad-a-000-abnormal", "gvvad-a-000-normal"),
+        ),
+        ("synthesize_batch_gvvad_0002", "cogvideox", ("gvvad-b-000-abnormal",)),
+        ("synthesize_batch_pavad_0001", "wan_i2v", ("pavad-a-000", "pavad-normal-000")),
     ]
     assert jobs.resources(config, "wan_i2v", 2) == {"gpu": 1, "mem_mb": 64000, "runtime": 40}
     assert jobs.resources(config, "perturb", 2)["gpu"] == 0
+
+
+def test_batches_keep_their_clips_when_ranks_are_added():
+    """Raising per_class appends higher ranks: every full batch keeps its clips, so
+    adding clips never regenerates more than the last, partial batch."""
+
+    def ids(per_class: int) -> list[str]:
+        return [
+            plan.gvvad_clip_id(c, i, abnormal)
+            for c in ("a", "b", "c")
+            for i in range(per_class)
+            for abnormal in (True, False)
+        ]
+
+    config = minimal_config(clips_per_job=4)
+    before = {b.rule: b.clip_ids for b in jobs.batches(config, ids(4))}  # 24 clips, 6 batches
+    after = {b.rule: b.clip_ids for b in jobs.batches(config, ids(6))}  # + 12 clips
+    assert {rule: after[rule] for rule in before} == before
+    assert len(after) == 9
 
 
 def test_rule_params_hold_what_a_clip_is_not_how_it_is_made():
@@ -344,16 +369,19 @@ def test_snakemake_batch_job_then_no_rerun_until_a_setting_changes(checkpoints, 
         config_path.write_text(yaml.safe_dump(cfg))
 
     snakemake(tmp_path, *targets)
-    log = (tmp_path / "logs/synth/synthesize/cogvideox/synthesize_batch_0001.log").read_text()
+    log = (tmp_path / "logs/synth/synthesize/cogvideox/synthesize_batch_gvvad_0001.log").read_text()
     assert log.count("loaded CogVideoXPipeline") == 1 and "denoising" in log  # one load, 2 clips
     sidecar = json.loads((tmp_path / targets[0]).with_suffix(".json").read_text())
     assert sidecar["clips_in_job"] == 2 and sidecar["frames"] == FRAMES
     made = {t: (tmp_path / t).stat().st_mtime_ns for t in targets}
 
     assert jobs_to_run() == []  # unchanged config: nothing to do
-    # One job per clip instead of batches, CPU-side decoding options: still nothing to do.
-    set_synthesize(clips_per_job=1, **{"cogvideox.vae_tiling": True})
+    set_synthesize(**{"cogvideox.vae_tiling": True, "cogvideox.mem_mb": 9000})  # how: nothing
     assert jobs_to_run() == []
-    set_synthesize(**{"cogvideox.steps": 3})  # what a clip is: both clips, one job each
+    set_synthesize(**{"cogvideox.steps": 3})  # what a clip is: both clips
+    assert jobs_to_run() == ["synthesize_batch_gvvad_0001"]
+    # One job per clip: a job's inputs are its own clips' prompt files, so regrouping
+    # changes them and Snakemake regenerates (choose clips_per_job before the first run).
+    set_synthesize(clips_per_job=1)
     assert jobs_to_run() == ["synthesize", "synthesize"]
     assert made == {t: (tmp_path / t).stat().st_mtime_ns for t in targets}

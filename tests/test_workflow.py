@@ -100,3 +100,29 @@ def test_detector_setting_reruns_only_the_experiments_using_it(finished_run):
     assert planned_jobs(finished_run) == Counter({"detect": 2, "report": 1, "all": 1})
     set_key(finished_run, "detect", "val_fraction", 0.3)  # the protocol: every experiment
     assert planned_jobs(finished_run) == Counter({"detect": 6, "report": 1, "all": 1})
+
+
+def test_adding_clips_makes_only_the_new_clips(finished_run):
+    """More clips reruns the whole-set stages (describe, retrieve, refine, gathers) but
+    regenerates no existing clip: refine is a checkpoint and unchanged prompt files pass
+    Snakemake's input checksum."""
+    set_key(finished_run, "detectors.topk_bce", "lr", 0.001)  # back to what was run
+    set_key(finished_run, "detect", "val_fraction", 0.2)
+    synthetic = finished_run / "results" / "citest" / "synthetic" / "perturb"
+    before = {p.name: p.stat().st_mtime_ns for p in synthetic.glob("*.mp4")}
+    set_key(finished_run, "describe", "per_class", 2)
+    set_key(finished_run, "retrieve", "top_k", 2)
+    out = snakemake(finished_run, "results/citest/filtered.parquet")
+    made = re.findall(r"rule synthesize:\n(?:[ \t]+.*\n)*?[ \t]+wildcards:.*clip_id=([\w-]+)", out)
+    new = sorted(
+        [
+            f"gvvad-{c}-001-{k}"
+            for c in ("explosion", "running", "falling")
+            for k in ("abnormal", "normal")
+        ]
+        + [f"pavad-{c}-001" for c in ("explosion", "running", "falling")]
+    )
+    assert sorted(made) == new
+    after = {p.name: p.stat().st_mtime_ns for p in synthetic.glob("*.mp4")}
+    assert {name: after[name] for name in before} == before  # not one old clip rewritten
+    assert len(pd.read_parquet(finished_run / "results/citest/filtered.parquet")) == 20

@@ -60,11 +60,18 @@ def clip_video(clip_id):
     return f"{R}/synthetic/{synthesis.generator_of(config, clip_id)}/{clip_id}.mp4"
 
 
+def clip_prompt(clip_id):
+    return f"{R}/prompts/{clip_id}.json"
+
+
 def synthesis_inputs(clip_ids):
-    """Prompts, plus the initial images when a PA-VAD clip is among `clip_ids`."""
-    inputs = {"prompts": f"{R}/prompts.parquet"}
+    """The clips' prompt files, plus the initial images when a PA-VAD clip is among them.
+
+    The images are ancient(): a retrieve rerun rewrites the whole folder, and what a clip
+    needs from it (the content of its own image) is already in its prompt file's hash."""
+    inputs = {"prompts": [clip_prompt(c) for c in clip_ids]}
     if any(synthesis.method_of(c) == "pavad" for c in clip_ids):
-        inputs["init_images"] = f"{R}/init_images"
+        inputs["init_images"] = ancient(f"{R}/init_images")
     return inputs
 
 

@@ -1,13 +1,17 @@
 # Stage 3: one prompt per planned clip (PA-VAD refinement by template or a VLM,
-# GV-VAD descriptions).
+# GV-VAD descriptions): prompts.parquet to read, and prompts/<clip_id>.json per clip for
+# stage 4. A checkpoint, so that Snakemake re-evaluates the DAG after it runs: a clip
+# whose prompt file came out byte-identical keeps its video (input checksum), and adding
+# clips makes only the new ones. Dry runs cannot know that yet and list every clip.
 from synthvad.llm.settings import answer_params
 
 
-rule refine:
+checkpoint refine:
     input:
         unpack(refine_inputs),
     output:
-        f"{R}/prompts.parquet",
+        table=f"{R}/prompts.parquet",
+        clips=[clip_prompt(c) for c in CLIPS],
     params:
         # Without the VLM connection keys: they do not change answers (answer_params).
         config=canonical(answer_params(config["refine"])),

@@ -19,6 +19,14 @@ def gvvad_clip_id(cls: str, index: int, abnormal: bool) -> str:
     return f"gvvad-{cls}-{index:03d}-{'abnormal' if abnormal else 'normal'}"
 
 
+def clip_rank(clip_id: str) -> int:
+    """The draw / retrieval rank in a clip id (gvvad-<cls>-<i>-<kind>, pavad-<cls>-<r>)."""
+    parts = clip_id.split("-")
+    if len(parts) < 3 or not parts[2].isdigit():
+        raise ValueError(f"clip id {clip_id!r} has no rank (expected <method>-<class>-<rank>)")
+    return int(parts[2])
+
+
 def used_methods(config: dict[str, Any]) -> list[str]:
     """Synthesis methods some experiment trains on, in a fixed order."""
     wanted = {m for exp in config["experiments"].values() for m in exp.get("synthetic", [])}

@@ -84,7 +84,8 @@ def refine(smk: Any) -> None:
             planned=smk.params.clip_ids,
             descriptions=smk.input.get("descriptions"),
             init_images=smk.input.get("init_images"),
-            out=smk.output[0],
+            table=smk.output.table,
+            clip_files=list(smk.output.clips),
         )
         return
     from synthvad.refine import template
@@ -95,7 +96,8 @@ def refine(smk: Any) -> None:
         planned=smk.params.clip_ids,
         descriptions=smk.input.get("descriptions"),
         init_images=smk.input.get("init_images"),
-        out=smk.output[0],
+        table=smk.output.table,
+        clip_files=list(smk.output.clips),
     )
 
 
@@ -113,7 +115,7 @@ def synthesize(smk: Any) -> None:
         # Device, offload, kernels: from the config, not params, because they do not change
         # what a clip is; switching on offload after an OOM must not rerun finished clips.
         jobs.runtime(smk.config, params["backend"]),
-        smk.input.prompts,
+        paths(smk.input.prompts),
         paths(smk.output.videos),
         paths(smk.output.sidecars),
     )
@@ -253,7 +255,7 @@ def _logging_to(path: str | None) -> Iterator[None]:
 
 def run(smk: Any) -> None:
     """Entry point of workflow/scripts/stage.py: run the stage named after the rule."""
-    # Rules defined in a loop (synthesize_batch_0001, ...) run the stage they are batches of.
+    # Rules defined in a loop (synthesize_batch_gvvad_0001, ...) run the stage they are batches of.
     rule = smk.rule.split("_batch_")[0]
     if rule not in STAGES:
         raise KeyError(f"no synthvad stage for rule {smk.rule!r}")

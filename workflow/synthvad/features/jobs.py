@@ -16,19 +16,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from synthvad.config import canonical
+from synthvad.plan import clip_rank
 
 # Keys of `features` that decide only how features are computed, not what they are:
 # changing them reruns nothing (a new chunk count writes new chunk files, though).
 RUNTIME_KEYS = ("real_chunks", "clips_per_chunk", "batch_size", "workers", "threads")
 CLIP_RUNTIME_KEYS = ("device", "batch_size")
-
-
-def clip_rank(clip_id: str) -> int:
-    """The draw / retrieval rank in a clip id (gvvad-<cls>-<i>-<kind>, pavad-<cls>-<r>)."""
-    parts = clip_id.split("-")
-    if len(parts) < 3 or not parts[2].isdigit():
-        raise ValueError(f"clip id {clip_id!r} has no rank (expected <method>-<class>-<rank>)")
-    return int(parts[2])
 
 
 def clip_chunks(clip_ids: Iterable[str], per_chunk: int) -> dict[str, tuple[str, ...]]:

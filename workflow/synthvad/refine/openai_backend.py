@@ -13,7 +13,8 @@ from synthvad.llm.batch import Job, run_jobs
 from synthvad.llm.messages import InvalidAnswer, image_part, text_part
 from synthvad.llm.settings import LLMSettings
 from synthvad.plan import NORMAL
-from synthvad.refine.template import gvvad_prompts, pavad_prompts, with_template, write_prompts
+from synthvad.prompts import write_prompts
+from synthvad.refine.template import gvvad_prompts, pavad_prompts, with_template
 
 SYSTEM = (
     "You are an expert in visual scene understanding and in designing the behaviour of "
@@ -109,11 +110,12 @@ def run(
     planned: list[str],
     descriptions: str | None,
     init_images: str | None,
-    out: str,
+    table: str,
+    clip_files: list[str],
 ) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     if "gvvad" in methods:
         rows += gvvad_prompts(pd.read_parquet(descriptions))
     if "pavad" in methods:
         rows += refined_pavad_prompts(pd.read_parquet(init_images), cfg, settings)
-    return write_prompts(rows, planned, "openai", out)
+    return write_prompts(rows, planned, "openai", table, clip_files)

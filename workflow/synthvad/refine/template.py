@@ -1,4 +1,5 @@
-"""The offline `template` backend and the assembly of prompts.parquet for both methods."""
+"""The offline `template` backend and the prompt rows of both methods (synthvad.prompts
+writes them)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,7 @@ from typing import Any
 import pandas as pd
 
 from synthvad.plan import NORMAL, gvvad_clip_id, pavad_clip_id
-
-PROMPT_COLUMNS = [
-    "clip_id", "method", "class", "label", "prompt", "init_image", "location",
-    "model", "request_hash",
-]  # fmt: skip
-NEGATIVE_PROMPT = "camera motion, zoom, cartoon, text, watermark, blurry, distorted"
-
-
-class RefineError(ValueError):
-    pass
+from synthvad.prompts import write_prompts
 
 
 def with_template(phrase: str, template_phrases: list[str]) -> str:
@@ -77,7 +69,8 @@ def run(
     planned: list[str],
     descriptions: str | None,
     init_images: str | None,
-    out: str,
+    table: str,
+    clip_files: list[str],
 ) -> pd.DataFrame:
     """Prompts of the `methods` in use; they must match the `planned` clip ids exactly."""
     rows: list[dict[str, Any]] = []
@@ -85,24 +78,4 @@ def run(
         rows += gvvad_prompts(pd.read_parquet(descriptions))
     if "pavad" in methods:
         rows += pavad_prompts(pd.read_parquet(init_images), template_phrases)
-    return write_prompts(rows, planned, "template", out)
-
-
-def write_prompts(
-    rows: list[dict[str, Any]], planned: list[str], backend: str, out: str
-) -> pd.DataFrame:
-    """prompts.parquet in plan order, the one contract of every refine backend."""
-    from synthvad.io.atomic import write_parquet
-
-    df = pd.DataFrame(rows, columns=PROMPT_COLUMNS)
-    df["negative_prompt"] = NEGATIVE_PROMPT
-    df["backend"] = backend
-    if sorted(df["clip_id"]) != sorted(planned):
-        missing = sorted(set(planned) - set(df["clip_id"]))
-        extra = sorted(set(df["clip_id"]) - set(planned))
-        raise RefineError(
-            f"prompts do not match the planned clips: missing {missing}, extra {extra}"
-        )
-    df = df.set_index("clip_id").loc[planned].reset_index()
-    write_parquet(df, out)
-    return df
+    return write_prompts(rows, planned, "template", table, clip_files)

@@ -306,7 +306,7 @@ class DiffusersGenerator:
         if not path:
             raise SynthesisError(
                 f"clip {clip_id}: {self.backend} animates an initial image, but its prompt "
-                "(prompts.parquet) has no init_image"
+                "(results/<name>/prompts/<clip_id>.json) has no init_image"
             )
         with Image.open(path) as image:
             # Crop to the clip's aspect ratio before the pipeline resizes: no stretching.

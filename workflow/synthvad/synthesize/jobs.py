@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synthvad.config import ConfigError, canonical
+from synthvad.plan import clip_rank
 
 METHODS = ("gvvad", "pavad")
 DIFFUSERS_GENERATORS = ("cogvideox", "wan_i2v", "wan_t2v")
@@ -116,7 +117,9 @@ def batches(config: dict[str, Any], clip_ids: Iterable[str]) -> list[Batch]:
 
     One method per batch keeps a batch's inputs equal to those of its clips' one-clip
     jobs (only PA-VAD clips read the initial images), so changing clips_per_job reruns
-    nothing. Names are stable for a given config: synthesize_batch_0001, ...
+    nothing. Clips go in order of rank (draw index / retrieval rank), then id: raising
+    describe.per_class or retrieve.top_k appends higher ranks, so existing batches keep
+    their clips and only the last one of a method grows. Names: synthesize_batch_gvvad_0001.
     """
     size = config["synthesize"]["clips_per_job"]
     groups: dict[tuple[str, str], list[str]] = {}
@@ -125,8 +128,9 @@ def batches(config: dict[str, Any], clip_ids: Iterable[str]) -> list[Batch]:
         groups.setdefault((generators(config)[method], method), []).append(clip_id)
     out: list[Batch] = []
     for (generator, method), ids in groups.items():
-        for start in range(0, len(ids), size):
-            name = f"synthesize_batch_{len(out) + 1:04d}"
+        ids = sorted(ids, key=lambda c: (clip_rank(c), c))
+        for k, start in enumerate(range(0, len(ids), size)):
+            name = f"synthesize_batch_{method}_{k + 1:04d}"
             out.append(Batch(name, generator, method, tuple(ids[start : start + size])))
     return out
 

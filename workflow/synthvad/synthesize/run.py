@@ -1,4 +1,5 @@
-"""Stage 4 driver: clips from prompts.parquet through the configured generator.
+"""Stage 4 driver: clips from their prompt files (synthvad.prompts) through the configured
+generator.
 
 A generator is opened once per job (a diffusers model load is the expensive part) and
 then makes each of the job's clips. The driver owns the per-clip seed, the mp4 writing
@@ -17,12 +18,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
 from synthvad.io.atomic import write_json
 from synthvad.io.video import write_video
+from synthvad.prompts import read_clip_prompts
 
 log = logging.getLogger(__name__)
 
@@ -95,24 +96,6 @@ def get_backend(name: str) -> Callable[[dict[str, Any], dict[str, Any]], ClipGen
     return BACKENDS[name]
 
 
-def _none_for_nan(value: Any) -> Any:
-    return None if isinstance(value, float) and np.isnan(value) else value
-
-
-def load_prompts(prompts_path: str, clip_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """One prompt record per requested clip id; an error names any id without exactly one."""
-    prompts = pd.read_parquet(prompts_path)
-    out = {}
-    for clip_id in clip_ids:
-        match = prompts[prompts["clip_id"] == clip_id]
-        if len(match) != 1:
-            raise ValueError(
-                f"{prompts_path}: {len(match)} prompts for clip {clip_id!r}, expected 1"
-            )
-        out[clip_id] = {k: _none_for_nan(v) for k, v in match.iloc[0].to_dict().items()}
-    return out
-
-
 def sidecar(prompt: dict[str, Any], clip: Clip, seed: int, n_frames: int) -> dict[str, Any]:
     height, width = clip.frames.shape[1:3]
     return {
@@ -135,7 +118,7 @@ def sidecar(prompt: dict[str, Any], clip: Clip, seed: int, n_frames: int) -> dic
 def run(
     params: dict[str, Any],
     runtime: dict[str, Any],
-    prompts_path: str,
+    prompt_files: Sequence[str],
     videos: Sequence[str],
     sidecars: Sequence[str],
 ) -> None:
@@ -147,7 +130,9 @@ def run(
     clip_ids = [Path(v).stem for v in videos]
     if [Path(s).stem for s in sidecars] != clip_ids:
         raise ValueError(f"videos {list(videos)} and sidecars {list(sidecars)} do not pair up")
-    prompts = load_prompts(prompts_path, clip_ids)
+    prompts = read_clip_prompts(prompt_files)
+    if sorted(prompts) != sorted(clip_ids):
+        raise ValueError(f"prompt files {list(prompt_files)} do not match the clips {clip_ids}")
     started = time.perf_counter()
     generator = get_backend(params["backend"])(params["settings"], runtime)
     load_seconds = round(time.perf_counter() - started, 3)

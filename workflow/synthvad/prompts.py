@@ -1,0 +1,106 @@
+"""The stage 3 -> 4 contract: `prompts.parquet` for people, one JSON file per clip for jobs.
+
+A synthesis job reads only its clip's JSON, which holds the prompt and the sha256 of the
+initial image. Refine is a Snakemake checkpoint, so the DAG is re-evaluated once it has
+run: a clip whose JSON came out byte-identical passes Snakemake's input-checksum test and
+is not regenerated. Adding 100 clips to 5,000 therefore reruns refine (cheap, cached) and
+makes 100 clips, not 5,100.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from synthvad.io.atomic import write_parquet, write_text
+
+PROMPT_COLUMNS = [
+    "clip_id", "method", "class", "label", "prompt", "init_image", "location",
+    "model", "request_hash",
+]  # fmt: skip
+NEGATIVE_PROMPT = "camera motion, zoom, cartoon, text, watermark, blurry, distorted"
+
+
+class RefineError(ValueError):
+    pass
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready scalars: numpy ints to int, NaN (pandas' missing) to None."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def clip_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A clip's JSON: its prompt row plus the initial image's content hash (PA-VAD)."""
+    record = {key: _plain(value) for key, value in row.items()}
+    image = record.get("init_image")
+    if image:
+        if not Path(image).is_file():
+            raise RefineError(f"clip {record['clip_id']}: initial image {image} does not exist")
+        record["init_image_sha256"] = file_sha256(image)
+    return record
+
+
+def write_prompts(
+    rows: list[dict[str, Any]],
+    planned: Sequence[str],
+    backend: str,
+    table: str | Path,
+    clip_files: Sequence[str | Path],
+) -> pd.DataFrame:
+    """`table` in plan order and one JSON per planned clip (`clip_files`, named
+    <clip_id>.json): the one output of every refine backend."""
+    df = pd.DataFrame(rows, columns=PROMPT_COLUMNS)
+    df["negative_prompt"] = NEGATIVE_PROMPT
+    df["backend"] = backend
+    if sorted(df["clip_id"]) != sorted(planned):
+        missing = sorted(set(planned) - set(df["clip_id"]))
+        extra = sorted(set(df["clip_id"]) - set(planned))
+        raise RefineError(
+            f"prompts do not match the planned clips: missing {missing}, extra {extra}"
+        )
+    df = df.set_index("clip_id").loc[list(planned)].reset_index()
+    files = {Path(f).stem: f for f in clip_files}
+    if sorted(files) != sorted(planned):
+        raise RefineError(f"refine outputs {sorted(files)} do not name the planned clips")
+    for row in df.to_dict("records"):
+        # Sorted keys and no timestamp: an unchanged prompt gives the same bytes.
+        text = json.dumps(clip_record(row), indent=1, sort_keys=True) + "\n"
+        write_text(text, files[row["clip_id"]])
+    write_parquet(df, table)
+    return df
+
+
+def read_clip_prompts(clip_files: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
+    """clip id -> prompt record, checking that each file names its clip and that an
+    initial image still has the content refine saw."""
+    prompts = {}
+    for path in clip_files:
+        try:
+            record = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RefineError(f"{path}: unreadable clip prompt ({exc}); rerun refine") from exc
+        if record.get("clip_id") != Path(path).stem:
+            raise RefineError(f"{path}: holds clip {record.get('clip_id')!r}, not its own")
+        expected = record.get("init_image_sha256")
+        if expected and not Path(record["init_image"]).is_file():
+            raise RefineError(f"{path}: initial image {record['init_image']} is missing")
+        if expected and file_sha256(record["init_image"]) != expected:
+            raise RefineError(
+                f"{path}: initial image {record['init_image']} changed after refine ran; "
+                "rerun refine (snakemake --forcerun refine)"
+            )
+        prompts[record["clip_id"]] = record
+    return prompts
