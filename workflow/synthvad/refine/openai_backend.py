@@ -14,7 +14,7 @@ from synthvad.llm.messages import InvalidAnswer, image_part, text_part
 from synthvad.llm.settings import LLMSettings
 from synthvad.plan import NORMAL
 from synthvad.prompts import write_prompts
-from synthvad.refine.template import gvvad_prompts, pavad_prompts, with_template
+from synthvad.refine.template import pavad_prompts, prompt_rows, with_template
 
 SYSTEM = (
     "You are an expert in visual scene understanding and in designing the behaviour of "
@@ -113,9 +113,10 @@ def run(
     table: str,
     clip_files: list[str],
 ) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
-    if "gvvad" in methods:
-        rows += gvvad_prompts(pd.read_parquet(descriptions))
-    if "pavad" in methods:
-        rows += refined_pavad_prompts(pd.read_parquet(init_images), cfg, settings)
+    rows = prompt_rows(
+        methods,
+        descriptions,
+        init_images,
+        lambda images: refined_pavad_prompts(images, cfg, settings),
+    )
     return write_prompts(rows, planned, "openai", table, clip_files)

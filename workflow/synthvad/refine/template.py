@@ -3,6 +3,7 @@ writes them)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -63,6 +64,21 @@ def gvvad_prompts(descriptions: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
+def prompt_rows(
+    methods: list[str],
+    descriptions: str | None,
+    init_images: str | None,
+    pavad_rows: Callable[[pd.DataFrame], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Rows of the methods in use: GV-VAD from the descriptions, PA-VAD by the backend."""
+    rows: list[dict[str, Any]] = []
+    if "gvvad" in methods:
+        rows += gvvad_prompts(pd.read_parquet(descriptions))
+    if "pavad" in methods:
+        rows += pavad_rows(pd.read_parquet(init_images))
+    return rows
+
+
 def run(
     template_phrases: list[str],
     methods: list[str],
@@ -73,9 +89,7 @@ def run(
     clip_files: list[str],
 ) -> pd.DataFrame:
     """Prompts of the `methods` in use; they must match the `planned` clip ids exactly."""
-    rows: list[dict[str, Any]] = []
-    if "gvvad" in methods:
-        rows += gvvad_prompts(pd.read_parquet(descriptions))
-    if "pavad" in methods:
-        rows += pavad_prompts(pd.read_parquet(init_images), template_phrases)
+    rows = prompt_rows(
+        methods, descriptions, init_images, lambda images: pavad_prompts(images, template_phrases)
+    )
     return write_prompts(rows, planned, "template", table, clip_files)
