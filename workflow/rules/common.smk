@@ -60,16 +60,16 @@ def clip_video(clip_id):
     return f"{R}/synthetic/{synthesis.generator_of(config, clip_id)}/{clip_id}.mp4"
 
 
-def clip_prompt(clip_id):
-    return f"{R}/prompts/{clip_id}.json"
-
-
 def synthesis_inputs(clip_ids):
-    """The clips' prompt files, plus the initial images when a PA-VAD clip is among them.
+    """The clips' prompt files (in the refine checkpoint's folder), plus the initial images
+    when a PA-VAD clip is among them.
 
+    Until refine has run (or while it must rerun), checkpoints.refine.get() raises and
+    Snakemake makes the job wait for the checkpoint, then re-evaluates it on the files.
     The images are ancient(): a retrieve rerun rewrites the whole folder, and what a clip
-    needs from it (the content of its own image) is already in its prompt file's hash."""
-    inputs = {"prompts": [clip_prompt(c) for c in clip_ids]}
+    needs from it (its own image's content) is already hashed into its prompt file."""
+    folder = checkpoints.refine.get().output.clips
+    inputs = {"prompts": [f"{folder}/{c}.json" for c in clip_ids]}
     if any(synthesis.method_of(c) == "pavad" for c in clip_ids):
         inputs["init_images"] = ancient(f"{R}/init_images")
     return inputs

@@ -11,7 +11,9 @@ checkpoint refine:
         unpack(refine_inputs),
     output:
         table=f"{R}/prompts.parquet",
-        clips=[clip_prompt(c) for c in CLIPS],
+        # A folder, not 5,000 declared files: Snakemake matches a requested file against
+        # every declared output of a rule, so listing them made `-n` quadratic in clips.
+        clips=directory(f"{R}/prompts"),
     params:
         # Without the VLM connection keys: they do not change answers (answer_params).
         config=canonical(answer_params(config["refine"])),

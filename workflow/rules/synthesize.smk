@@ -42,7 +42,7 @@ for batch in SYNTHESIS_BATCHES:
         name:
             batch.rule
         input:
-            **synthesis_inputs(batch.clip_ids),
+            unpack(lambda wildcards, ids=batch.clip_ids: synthesis_inputs(ids)),
         output:
             videos=[f"{R}/synthetic/{batch.generator}/{c}.mp4" for c in batch.clip_ids],
             sidecars=[f"{R}/synthetic/{batch.generator}/{c}.json" for c in batch.clip_ids],

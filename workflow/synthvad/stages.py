@@ -85,7 +85,7 @@ def refine(smk: Any) -> None:
             descriptions=smk.input.get("descriptions"),
             init_images=smk.input.get("init_images"),
             table=smk.output.table,
-            clip_files=list(smk.output.clips),
+            clip_files=[f"{smk.output.clips}/{c}.json" for c in smk.params.clip_ids],
         )
         return
     from synthvad.refine import template
@@ -97,7 +97,7 @@ def refine(smk: Any) -> None:
         descriptions=smk.input.get("descriptions"),
         init_images=smk.input.get("init_images"),
         table=smk.output.table,
-        clip_files=list(smk.output.clips),
+        clip_files=[f"{smk.output.clips}/{c}.json" for c in smk.params.clip_ids],
     )
 
 
