@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -42,10 +44,20 @@ def test_top_k_with_scene_quota():
     assert select_top_k(scores, scenes, 3, 0).tolist() == [0, 1, 2]
     # one per scene reserved (0, 3, 4), already K=3
     assert select_top_k(scores, scenes, 3, 1).tolist() == [0, 3, 4]
-    # K=4: reserved 0, 3, 4 then the best remaining (1)
-    assert select_top_k(scores, scenes, 4, 1).tolist() == [0, 1, 3, 4]
+    # K=4: reserved 0, 3, 4 then the best remaining (1), ranked after them
+    assert select_top_k(scores, scenes, 4, 1).tolist() == [0, 3, 4, 1]
     # more reserved than K: the best reserved win
     assert select_top_k(scores, scenes, 2, 1).tolist() == [0, 3]
+
+
+@pytest.mark.parametrize("min_per_scene", [0, 1, 2])
+def test_raising_k_only_appends_ranks(min_per_scene):
+    """Existing ranks keep their frames, so adding PA-VAD clips regenerates none."""
+    rng = np.random.default_rng(0)
+    scores, scenes = rng.random(40), rng.choice(list("abcd"), 40)
+    picks = [select_top_k(scores, scenes, k, min_per_scene).tolist() for k in range(1, 30)]
+    for shorter, longer in itertools.pairwise(picks):
+        assert longer[: len(shorter)] == shorter
 
 
 @pytest.mark.parametrize("k", [1, 5])

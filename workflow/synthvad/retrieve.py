@@ -66,20 +66,19 @@ def select_top_k(scores: np.ndarray, scenes: np.ndarray, k: int, min_per_scene: 
     """Indices of the Top-K by score, reserving `min_per_scene` per scene first.
 
     Reserved picks come from each scene's own best; if they exceed K, the K best of
-    them win. Remaining slots are filled by global rank. Result is ordered by score.
+    them win. Remaining slots are filled by global rank. Ranks: the reserved picks by
+    score, then the fill by score, so raising K only appends ranks (every existing
+    rank keeps its frame, and so its synthetic clip).
     """
     order = np.argsort(-scores, kind="stable")
     reserved: list[int] = []
     if min_per_scene > 0:
         for name in pd.unique(scenes):
             reserved += [int(i) for i in order if scenes[i] == name][:min_per_scene]
-        reserved = sorted(reserved, key=lambda i: -scores[i])[:k]
+        reserved = sorted(reserved, key=lambda i: (-scores[i], i))[:k]
     chosen = set(reserved)
-    for i in order:
-        if len(chosen) >= k:
-            break
-        chosen.add(int(i))
-    return np.array(sorted(chosen, key=lambda i: (-scores[i], i)), dtype=int)
+    fill = [int(i) for i in order if int(i) not in chosen][: k - len(reserved)]
+    return np.array(reserved + fill, dtype=int)
 
 
 def candidate_frames(index: pd.DataFrame, per_video: int) -> pd.DataFrame:
