@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from synthvad.features.gather import ShardSetError, gather
-from synthvad.features.jobs import balanced_chunks, clip_chunks, params, runtime
+from synthvad.features.jobs import balanced_chunks, params, runtime
 from synthvad.features.loader import BatchPacker
 from synthvad.features.sampling import plan_video, segment_samples
 from synthvad.features.stage import extract_videos
@@ -16,6 +16,7 @@ from synthvad.features.transforms import crops_uint8
 from synthvad.io.shards import read_shards, write_shard
 from synthvad.io.video import VideoError, write_video
 from synthvad.models import ClipBundle
+from synthvad.plan import rank_chunks as clip_chunks
 
 from .conftest import ROOT, SHARED_DATA
 

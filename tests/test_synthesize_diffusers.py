@@ -278,25 +278,21 @@ def test_runtime_options_are_applied(checkpoints, monkeypatch):
 
 def test_batches_group_clips_of_one_generator_and_method():
     config = minimal_config(clips_per_job=2, backend={"gvvad": "cogvideox", "pavad": "wan_i2v"})
-    ids = ["gvvad-a-000-abnormal", "gvvad-a-000-normal", "gvvad-b-000-abnormal"]
-    ids += ["pavad-a-000", "pavad-normal-000"]
+    ids = ["gvvad-a-000-abnormal", "gvvad-a-000-normal", "gvvad-a-001-abnormal"]
+    ids += ["gvvad-a-001-normal", "pavad-a-000", "pavad-normal-000"]
     batches = jobs.batches(config, ids)
     assert [(b.rule, b.generator, b.clip_ids) for b in batches] == [
-        (
-            "synthesize_batch_gvvad_0001",
-            "cogvideox",
-            ("gvvad-a-000-abnormal", "gvvad-a-000-normal"),
-        ),
-        ("synthesize_batch_gvvad_0002", "cogvideox", ("gvvad-b-000-abnormal",)),
-        ("synthesize_batch_pavad_0001", "wan_i2v", ("pavad-a-000", "pavad-normal-000")),
+        ("synthesize_batch_gvvad_0000_0000", "cogvideox", tuple(ids[:2])),
+        ("synthesize_batch_gvvad_0001_0001", "cogvideox", tuple(ids[2:4])),
+        ("synthesize_batch_pavad_0000_0000", "wan_i2v", ("pavad-a-000", "pavad-normal-000")),
     ]
     assert jobs.resources(config, "wan_i2v", 2) == {"gpu": 1, "mem_mb": 64000, "runtime": 40}
     assert jobs.resources(config, "perturb", 2)["gpu"] == 0
 
 
 def test_batches_keep_their_clips_when_ranks_are_added():
-    """Raising per_class appends higher ranks: every full batch keeps its clips, so
-    adding clips never regenerates more than the last, partial batch."""
+    """Raising per_class adds higher ranks: only the batch whose rank range they fall in
+    changes (and is regenerated whole); every other batch keeps its clips."""
 
     def ids(per_class: int) -> list[str]:
         return [
@@ -306,11 +302,15 @@ def test_batches_keep_their_clips_when_ranks_are_added():
             for abnormal in (True, False)
         ]
 
-    config = minimal_config(clips_per_job=4)
-    before = {b.rule: b.clip_ids for b in jobs.batches(config, ids(4))}  # 24 clips, 6 batches
-    after = {b.rule: b.clip_ids for b in jobs.batches(config, ids(6))}  # + 12 clips
-    assert {rule: after[rule] for rule in before} == before
-    assert len(after) == 9
+    config = minimal_config(clips_per_job=12)  # 6 clips per rank: 2 ranks per batch
+    before = {b.rule: b.clip_ids for b in jobs.batches(config, ids(5))}  # ranks 0-4
+    after = {b.rule: b.clip_ids for b in jobs.batches(config, ids(6))}  # + rank 5
+    grown = "synthesize_batch_gvvad_0004_0005"
+    assert len(before[grown]) == 6 and len(after[grown]) == 12
+    assert {rule: after[rule] for rule in before if rule != grown} == {
+        rule: clips for rule, clips in before.items() if rule != grown
+    }
+    assert len(before) == len(after) == 3
 
 
 def test_rule_params_hold_what_a_clip_is_not_how_it_is_made():
@@ -369,7 +369,9 @@ def test_snakemake_batch_job_then_no_rerun_until_a_setting_changes(checkpoints, 
         config_path.write_text(yaml.safe_dump(cfg))
 
     snakemake(tmp_path, *targets)
-    log = (tmp_path / "logs/synth/synthesize/cogvideox/synthesize_batch_gvvad_0001.log").read_text()
+    log = (
+        tmp_path / "logs/synth/synthesize/cogvideox/synthesize_batch_gvvad_0000_0000.log"
+    ).read_text()
     assert log.count("loaded CogVideoXPipeline") == 1 and "denoising" in log  # one load, 2 clips
     sidecar = json.loads((tmp_path / targets[0]).with_suffix(".json").read_text())
     assert sidecar["clips_in_job"] == 2 and sidecar["frames"] == FRAMES
@@ -379,7 +381,7 @@ def test_snakemake_batch_job_then_no_rerun_until_a_setting_changes(checkpoints, 
     set_synthesize(**{"cogvideox.vae_tiling": True, "cogvideox.mem_mb": 9000})  # how: nothing
     assert jobs_to_run() == []
     set_synthesize(**{"cogvideox.steps": 3})  # what a clip is: both clips
-    assert jobs_to_run() == ["synthesize_batch_gvvad_0001"]
+    assert jobs_to_run() == ["synthesize_batch_gvvad_0000_0000"]
     # One job per clip: a job's inputs are its own clips' prompt files, so regrouping
     # changes them and Snakemake regenerates (choose clips_per_job before the first run).
     set_synthesize(clips_per_job=1)

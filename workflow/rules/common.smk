@@ -91,8 +91,8 @@ REAL_CHUNK = f"{FEATURES}/chunks/real-of-{config['features']['real_chunks']}/{{c
 SYNTHETIC_CHUNK = f"{FEATURES}/chunks/synthetic/{{chunk}}.parquet"
 FILTER_CHUNK = f"{R}/filter/{{chunk}}.parquet"
 REAL_CHUNKS = feature_jobs.real_chunk_names(config["features"]["real_chunks"])
-CLIP_CHUNKS = feature_jobs.clip_chunks(CLIPS, config["features"]["clips_per_chunk"])
-FILTER_CHUNKS = feature_jobs.clip_chunks(CLIPS, config["filter"]["clips_per_chunk"])
+CLIP_CHUNKS = plan.rank_chunks(CLIPS, config["features"]["clips_per_chunk"])
+FILTER_CHUNKS = plan.rank_chunks(CLIPS, config["filter"]["clips_per_chunk"])
 
 
 def chunk_clips(chunks):

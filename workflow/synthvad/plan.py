@@ -6,6 +6,7 @@ job before anything runs, and the refine stage checks its prompts against them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 NORMAL = "normal"
@@ -25,6 +26,33 @@ def clip_rank(clip_id: str) -> int:
     if len(parts) < 3 or not parts[2].isdigit():
         raise ValueError(f"clip id {clip_id!r} has no rank (expected <method>-<class>-<rank>)")
     return int(parts[2])
+
+
+def rank_chunks(clip_ids: Iterable[str], per_chunk: int) -> dict[str, tuple[str, ...]]:
+    """Stable chunks of clips for filter, feature and synthesis jobs.
+
+    A chunk holds the clips of a range of ranks (the draw index of a GV-VAD clip, the
+    retrieval rank of a PA-VAD one) over all classes. Raising describe.per_class or
+    retrieve.top_k / normal_top_k only adds higher ranks, so new clips join the chunk of
+    their rank range or new ones, and every other chunk keeps its clips and its cache.
+
+    Chunk name (ranks-<first>-<last>) -> clip ids: consecutive ranks, as many as keep a
+    chunk at about `per_chunk` clips (judged by the most crowded rank, rank 0)."""
+    if per_chunk < 1:
+        raise ValueError(f"clips per chunk must be positive, got {per_chunk}")
+    by_rank: dict[int, list[str]] = {}
+    for clip_id in clip_ids:
+        by_rank.setdefault(clip_rank(clip_id), []).append(clip_id)
+    if not by_rank:
+        return {}
+    ranks = max(1, per_chunk // max(len(ids) for ids in by_rank.values()))
+    chunks: dict[str, list[str]] = {}
+    for rank in sorted(by_rank):
+        first = rank // ranks * ranks
+        chunks.setdefault(f"ranks-{first:04d}-{first + ranks - 1:04d}", []).extend(
+            sorted(by_rank[rank])
+        )
+    return {name: tuple(ids) for name, ids in chunks.items()}
 
 
 def used_methods(config: dict[str, Any]) -> list[str]:

@@ -255,7 +255,7 @@ def _logging_to(path: str | None) -> Iterator[None]:
 
 def run(smk: Any) -> None:
     """Entry point of workflow/scripts/stage.py: run the stage named after the rule."""
-    # Rules defined in a loop (synthesize_batch_gvvad_0001, ...) run the stage they are batches of.
+    # Rules defined in a loop (synthesize_batch_gvvad_0000_0004, ...) run the stage they are batches of.
     rule = smk.rule.split("_batch_")[0]
     if rule not in STAGES:
         raise KeyError(f"no synthvad stage for rule {smk.rule!r}")

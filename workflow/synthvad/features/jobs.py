@@ -2,46 +2,21 @@
 are rule params. Nothing here imports torch: the Snakefile calls it at parse time.
 
 Real videos split into `features.real_chunks` jobs, balanced by frame count once the index
-exists. Synthetic clips are known from the config alone (synthvad.plan), so their chunks
-are static and *stable*: a chunk holds the clips of a range of ranks (the draw index of a
-GV-VAD clip, the retrieval rank of a PA-VAD one), over all classes and methods. Raising
-describe.per_class or retrieve.top_k / normal_top_k only adds higher ranks, so the new
-clips join the last chunks or new ones, and every other chunk keeps its clips, its output
-and its place in the cache.
+exists. Synthetic clips are known from the config alone, so their chunks are static and
+stable: synthvad.plan.rank_chunks (a range of ranks over all classes and methods).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from synthvad.config import canonical
-from synthvad.plan import clip_rank
 
 # Keys of `features` that decide only how features are computed, not what they are:
 # changing them reruns nothing (a new chunk count writes new chunk files, though).
 RUNTIME_KEYS = ("real_chunks", "clips_per_chunk", "batch_size", "workers", "threads")
 CLIP_RUNTIME_KEYS = ("device", "batch_size")
-
-
-def clip_chunks(clip_ids: Iterable[str], per_chunk: int) -> dict[str, tuple[str, ...]]:
-    """Chunk name (ranks-<first>-<last>) -> clip ids: consecutive ranks, as many as keep a
-    chunk at about `per_chunk` clips (judged by the most crowded rank, rank 0)."""
-    if per_chunk < 1:
-        raise ValueError(f"clips per chunk must be positive, got {per_chunk}")
-    by_rank: dict[int, list[str]] = {}
-    for clip_id in clip_ids:
-        by_rank.setdefault(clip_rank(clip_id), []).append(clip_id)
-    if not by_rank:
-        return {}
-    ranks = max(1, per_chunk // max(len(ids) for ids in by_rank.values()))
-    chunks: dict[str, list[str]] = {}
-    for rank in sorted(by_rank):
-        first = rank // ranks * ranks
-        chunks.setdefault(f"ranks-{first:04d}-{first + ranks - 1:04d}", []).extend(
-            sorted(by_rank[rank])
-        )
-    return {name: tuple(ids) for name, ids in chunks.items()}
 
 
 def real_chunk_names(n_chunks: int) -> list[str]:

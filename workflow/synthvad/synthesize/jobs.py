@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synthvad.config import ConfigError, canonical
-from synthvad.plan import clip_rank
+from synthvad.plan import rank_chunks
 
 METHODS = ("gvvad", "pavad")
 DIFFUSERS_GENERATORS = ("cogvideox", "wan_i2v", "wan_t2v")
@@ -113,25 +113,23 @@ def conda_env(generator: str) -> str:
 
 
 def batches(config: dict[str, Any], clip_ids: Iterable[str]) -> list[Batch]:
-    """Clips in groups of synthesize.clips_per_job, never mixing generators or methods.
+    """Clips in groups of about synthesize.clips_per_job, never mixing generators or methods.
 
     One method per batch keeps a batch's inputs equal to those of its clips' one-clip
-    jobs (only PA-VAD clips read the initial images), so changing clips_per_job reruns
-    nothing. Clips go in order of rank (draw index / retrieval rank), then id: raising
-    describe.per_class or retrieve.top_k appends higher ranks, so existing batches keep
-    their clips and only the last one of a method grows. Names: synthesize_batch_gvvad_0001.
+    jobs (only PA-VAD clips read the initial images). A batch is a range of ranks
+    (synthvad.plan.rank_chunks): raising describe.per_class or retrieve.top_k adds clips
+    only to the batches of their ranks or new ones, so other batches keep their clips and
+    are not regenerated. Names: synthesize_batch_<method>_<first rank>_<last rank>.
     """
-    size = config["synthesize"]["clips_per_job"]
     groups: dict[tuple[str, str], list[str]] = {}
     for clip_id in clip_ids:
         method = method_of(clip_id)
         groups.setdefault((generators(config)[method], method), []).append(clip_id)
     out: list[Batch] = []
     for (generator, method), ids in groups.items():
-        ids = sorted(ids, key=lambda c: (clip_rank(c), c))
-        for k, start in enumerate(range(0, len(ids), size)):
-            name = f"synthesize_batch_{method}_{k + 1:04d}"
-            out.append(Batch(name, generator, method, tuple(ids[start : start + size])))
+        for chunk, batch in rank_chunks(ids, config["synthesize"]["clips_per_job"]).items():
+            name = f"synthesize_batch_{method}_{chunk.removeprefix('ranks-').replace('-', '_')}"
+            out.append(Batch(name, generator, method, batch))
     return out
 
 
