@@ -128,8 +128,8 @@ def executed(output: str) -> dict[str, int]:
     return counts
 
 
-def made_clips(workdir: Path, config: dict[str, Any]) -> dict[str, int]:
-    return {t: (workdir / t).stat().st_mtime_ns for t in clip_targets(config)}
+def mtimes(workdir: Path, targets: list[str]) -> dict[str, int]:
+    return {t: (workdir / t).stat().st_mtime_ns for t in targets}
 
 
 def rerun_after_adding(n_clips: int, added: int = 100, clips_per_job: int = 100) -> dict[str, Any]:
@@ -145,18 +145,20 @@ def rerun_after_adding(n_clips: int, added: int = 100, clips_per_job: int = 100)
         per_class = config["describe"]["per_class"]
         config["describe"]["locations"] += [f"location number {i}" for i in range(per_class)]
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-        first_s, _ = snakemake(workdir, "--cores", "2", *clip_targets(config))
-        before = made_clips(workdir, config)
-        _, output = snakemake(workdir, "-n", *clip_targets(config))
+        targets = clip_targets(config)
+        first_s, _ = snakemake(workdir, "--cores", "2", *targets)
+        before = mtimes(workdir, targets)
+        _, output = snakemake(workdir, "-n", *targets)
         assert "Nothing to be done" in output, output[-2000:]
         # The new clips: higher PA-VAD ranks (top_k and normal_top_k) as a user adds them.
         ranks = added // (len(config["classes"]) + 1)
         config["retrieve"]["top_k"] += ranks
         config["retrieve"]["normal_top_k"] += added - ranks * len(config["classes"])
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-        dry_s, dry = snakemake(workdir, "-n", *clip_targets(config))
-        seconds, output = snakemake(workdir, "--cores", "2", *clip_targets(config))
-        after = made_clips(workdir, config)
+        targets = clip_targets(config)
+        dry_s, dry = snakemake(workdir, "-n", *targets)
+        seconds, output = snakemake(workdir, "--cores", "2", *targets)
+        after = mtimes(workdir, targets)
     rewritten = [t for t, mtime in before.items() if after[t] != mtime]
     return {
         "clips_before": n_clips,

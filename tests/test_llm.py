@@ -24,6 +24,7 @@ from synthvad.llm.client import LLMError, redact
 from synthvad.llm.messages import InvalidAnswer
 from synthvad.llm.settings import CONNECTION_KEYS, LLMSettings, answer_params
 from synthvad.refine import openai_backend as refine_vlm
+from synthvad.refine import template as refine_template
 
 from .conftest import ROOT
 from .openai_server import KEY, KEY_VAR, WRONG, ScriptedOpenAI, assert_no_key_in, key_fragments
@@ -224,10 +225,20 @@ def test_refine_sends_images_and_appends_template_phrases(server, env_key, tmp_p
     before = len(server.chat)
 
     def refine():
-        clip_files = [tmp_path / "prompts" / f"{c}.json" for c in planned]
         init = str(tmp_path / "init.parquet")
-        return refine_vlm.run(
-            cfg, cfg_vlm, ["pavad"], planned, None, init, tmp_path / "p", clip_files
+
+        def pavad_rows(images):
+            return refine_vlm.refined_pavad_prompts(images, cfg, cfg_vlm)
+
+        return refine_template.run(
+            "openai",
+            pavad_rows,
+            ["pavad"],
+            planned,
+            None,
+            init,
+            tmp_path / "p",
+            tmp_path / "prompts",
         )
 
     df = refine()

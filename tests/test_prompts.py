@@ -63,8 +63,19 @@ def _init_images(root):
 
 def _refine(root, images, planned, out="p"):
     files = [str(root / out / f"{c}.json") for c in planned]
+
+    def pavad_rows(init_images):
+        return refine.pavad_prompts(init_images, ["fixed camera"])
+
     df = refine.run(
-        ["fixed camera"], ["pavad"], planned, None, images, root / f"{out}.parquet", files
+        "template",
+        pavad_rows,
+        ["pavad"],
+        planned,
+        None,
+        images,
+        root / f"{out}.parquet",
+        root / out,
     )
     return df, files
 

@@ -61,8 +61,7 @@ def prompts(tmp_path_factory) -> Path:
         ("pavad-normal-000", "pavad", "normal", 0, "people walking, fixed camera", str(image)),
     ]
     rows = [dict(zip(PROMPT_COLUMNS, row, strict=False)) for row in rows]
-    write_prompts(rows, [r["clip_id"] for r in rows], "test", root / "prompts.parquet",
-                  [root / f"{r['clip_id']}.json" for r in rows])  # fmt: skip
+    write_prompts(rows, [r["clip_id"] for r in rows], "test", root / "prompts.parquet", root)
     return root
 
 

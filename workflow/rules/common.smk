@@ -8,6 +8,7 @@ from synthvad import plan  # noqa: E402
 from synthvad.config import ConfigError, canonical, validate_config  # noqa: E402
 from synthvad.datasets import extractor_name, imports_features, stage0_inputs  # noqa: E402
 from synthvad.models import RANDOM_WEIGHTS_WARNING  # noqa: E402
+from synthvad.prompts import clip_prompt_path  # noqa: E402
 from synthvad.synthesize import jobs as synthesis  # noqa: E402
 from synthvad.features import jobs as feature_jobs  # noqa: E402
 
@@ -69,7 +70,7 @@ def synthesis_inputs(clip_ids):
     The images are ancient(): a retrieve rerun rewrites the whole folder, and what a clip
     needs from it (its own image's content) is already hashed into its prompt file."""
     folder = checkpoints.refine.get().output.clips
-    inputs = {"prompts": [f"{folder}/{c}.json" for c in clip_ids]}
+    inputs = {"prompts": [clip_prompt_path(folder, c) for c in clip_ids]}
     if any(synthesis.method_of(c) == "pavad" for c in clip_ids):
         inputs["init_images"] = ancient(f"{R}/init_images")
     return inputs

@@ -53,15 +53,20 @@ def clip_record(row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def clip_prompt_path(folder: str | Path, clip_id: str) -> str:
+    """Where refine writes a clip's prompt file and synthesis reads it."""
+    return f"{folder}/{clip_id}.json"
+
+
 def write_prompts(
     rows: list[dict[str, Any]],
     planned: Sequence[str],
     backend: str,
     table: str | Path,
-    clip_files: Sequence[str | Path],
+    clip_dir: str | Path,
 ) -> pd.DataFrame:
-    """`table` in plan order and one JSON per planned clip (`clip_files`, named
-    <clip_id>.json): the one output of every refine backend."""
+    """`table` in plan order and one JSON per planned clip in `clip_dir`: the one output
+    of every refine backend."""
     df = pd.DataFrame(rows, columns=PROMPT_COLUMNS)
     df["negative_prompt"] = NEGATIVE_PROMPT
     df["backend"] = backend
@@ -72,13 +77,10 @@ def write_prompts(
             f"prompts do not match the planned clips: missing {missing}, extra {extra}"
         )
     df = df.set_index("clip_id").loc[list(planned)].reset_index()
-    files = {Path(f).stem: f for f in clip_files}
-    if sorted(files) != sorted(planned):
-        raise RefineError(f"refine outputs {sorted(files)} do not name the planned clips")
     for row in df.to_dict("records"):
         # Sorted keys and no timestamp: an unchanged prompt gives the same bytes.
         text = json.dumps(clip_record(row), indent=1, sort_keys=True) + "\n"
-        write_text(text, files[row["clip_id"]])
+        write_text(text, clip_prompt_path(clip_dir, row["clip_id"]))
     write_parquet(df, table)
     return df
 

@@ -72,32 +72,31 @@ def retrieve(smk: Any) -> None:
 
 
 def refine(smk: Any) -> None:
+    from synthvad.refine import template
+
     cfg = smk.params.config
     if cfg["backend"] == "openai":
         from synthvad.llm.settings import settings_for
         from synthvad.refine import openai_backend
 
-        openai_backend.run(
-            cfg,
-            settings_for("refine", cfg, smk.config),  # connection keys: see describe()
-            methods=smk.params.methods,
-            planned=smk.params.clip_ids,
-            descriptions=smk.input.get("descriptions"),
-            init_images=smk.input.get("init_images"),
-            table=smk.output.table,
-            clip_files=[f"{smk.output.clips}/{c}.json" for c in smk.params.clip_ids],
-        )
-        return
-    from synthvad.refine import template
+        settings = settings_for("refine", cfg, smk.config)  # connection keys: see describe()
+
+        def pavad_rows(images: Any) -> list[dict[str, Any]]:
+            return openai_backend.refined_pavad_prompts(images, cfg, settings)
+    else:
+
+        def pavad_rows(images: Any) -> list[dict[str, Any]]:
+            return template.pavad_prompts(images, cfg["template_phrases"])
 
     template.run(
-        template_phrases=cfg["template_phrases"],
+        cfg["backend"],
+        pavad_rows,
         methods=smk.params.methods,
         planned=smk.params.clip_ids,
         descriptions=smk.input.get("descriptions"),
         init_images=smk.input.get("init_images"),
         table=smk.output.table,
-        clip_files=[f"{smk.output.clips}/{c}.json" for c in smk.params.clip_ids],
+        clip_dir=smk.output.clips,
     )
 
 

@@ -13,8 +13,7 @@ from synthvad.llm.batch import Job, run_jobs
 from synthvad.llm.messages import InvalidAnswer, image_part, text_part
 from synthvad.llm.settings import LLMSettings
 from synthvad.plan import NORMAL
-from synthvad.prompts import write_prompts
-from synthvad.refine.template import pavad_prompts, prompt_rows, with_template
+from synthvad.refine.template import pavad_prompts, with_template
 
 SYSTEM = (
     "You are an expert in visual scene understanding and in designing the behaviour of "
@@ -101,22 +100,3 @@ def refined_pavad_prompts(
             request_hash=answer.key,
         )
     return rows
-
-
-def run(
-    cfg: dict[str, Any],
-    settings: LLMSettings,
-    methods: list[str],
-    planned: list[str],
-    descriptions: str | None,
-    init_images: str | None,
-    table: str,
-    clip_files: list[str],
-) -> pd.DataFrame:
-    rows = prompt_rows(
-        methods,
-        descriptions,
-        init_images,
-        lambda images: refined_pavad_prompts(images, cfg, settings),
-    )
-    return write_prompts(rows, planned, "openai", table, clip_files)

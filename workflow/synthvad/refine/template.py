@@ -1,5 +1,5 @@
-"""The offline `template` backend and the prompt rows of both methods (synthvad.prompts
-writes them)."""
+"""The offline `template` backend, and the prompts of both methods with either backend
+(synthvad.prompts writes them)."""
 
 from __future__ import annotations
 
@@ -64,32 +64,22 @@ def gvvad_prompts(descriptions: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def prompt_rows(
-    methods: list[str],
-    descriptions: str | None,
-    init_images: str | None,
-    pavad_rows: Callable[[pd.DataFrame], list[dict[str, Any]]],
-) -> list[dict[str, Any]]:
-    """Rows of the methods in use: GV-VAD from the descriptions, PA-VAD by the backend."""
-    rows: list[dict[str, Any]] = []
-    if "gvvad" in methods:
-        rows += gvvad_prompts(pd.read_parquet(descriptions))
-    if "pavad" in methods:
-        rows += pavad_rows(pd.read_parquet(init_images))
-    return rows
-
-
 def run(
-    template_phrases: list[str],
+    backend: str,
+    pavad_rows: Callable[[pd.DataFrame], list[dict[str, Any]]],
     methods: list[str],
     planned: list[str],
     descriptions: str | None,
     init_images: str | None,
     table: str,
-    clip_files: list[str],
+    clip_dir: str,
 ) -> pd.DataFrame:
-    """Prompts of the `methods` in use; they must match the `planned` clip ids exactly."""
-    rows = prompt_rows(
-        methods, descriptions, init_images, lambda images: pavad_prompts(images, template_phrases)
-    )
-    return write_prompts(rows, planned, "template", table, clip_files)
+    """Prompts of the `methods` in use, written by synthvad.prompts: GV-VAD from the
+    descriptions, PA-VAD rows from the backend's `pavad_rows` (template: pavad_prompts;
+    openai: refined_pavad_prompts). They must match the `planned` clip ids exactly."""
+    rows: list[dict[str, Any]] = []
+    if "gvvad" in methods:
+        rows += gvvad_prompts(pd.read_parquet(descriptions))
+    if "pavad" in methods:
+        rows += pavad_rows(pd.read_parquet(init_images))
+    return write_prompts(rows, planned, backend, table, clip_dir)
