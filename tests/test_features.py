@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from synthvad.features.gather import ShardSetError, gather
-from synthvad.features.jobs import balanced_chunks, params, runtime
+from synthvad.features.jobs import balanced_chunks, extractor_tag, params, runtime, uses_gpu
 from synthvad.features.loader import BatchPacker
 from synthvad.features.sampling import plan_video, segment_samples
 from synthvad.features.stage import extract_videos
@@ -22,6 +22,7 @@ from .conftest import ROOT, SHARED_DATA
 
 SEG = {"length": 16, "keep_last_partial": True}
 FEAT = {
+    "extractor": "clip",
     "sampling": "even",
     "frames_per_segment": 2,
     "stride": 4,
@@ -219,12 +220,29 @@ def test_balanced_chunks_cover_every_video_once():
     assert balanced_chunks(frames, 3) == chunks
 
 
+def _with(config, section, **values):
+    return {**config, section: {**config[section], **values}}
+
+
 def test_params_hold_only_what_changes_features(default_config):
-    cfg = {**default_config, "features": {**default_config["features"], "batch_size": 7}}
-    assert params(cfg) == params(default_config)
+    clip = _with(default_config, "features", extractor="clip")
+    cfg = _with(clip, "features", batch_size=7)
+    assert params(cfg) == params(clip)
     assert runtime(cfg)["batch_size"] == 7
-    changed = {**default_config, "features": {**default_config["features"], "crops": "ten"}}
-    assert params(changed) != params(default_config)
+    assert params(_with(clip, "features", crops="ten")) != params(clip)
+    assert params(_with(clip, "features", motion={"grid": 2})) == params(clip)
+
+
+def test_motion_params_ignore_clip_and_its_sampling(default_config):
+    motion = _with(default_config, "features", extractor="motion")
+    assert params(_with(motion, "clip", model="ViT-B-32")) == params(motion)
+    assert params(_with(motion, "features", frames_per_segment=8)) == params(motion)
+    assert params({**motion, "seed": 99}) == params(motion)
+    grid = {**motion["features"]["motion"], "grid": 2}
+    assert params(_with(motion, "features", motion=grid)) != params(motion)
+    assert extractor_tag(motion) == "motion-grid4"
+    assert extractor_tag(_with(motion, "features", extractor="clip")).startswith("clip-")
+    assert uses_gpu(_with(motion, "clip", device="cuda")) == 0
 
 
 def _chunk(path, videos, dim=4, crops=1):

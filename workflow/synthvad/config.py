@@ -70,6 +70,12 @@ def _check_cross_references(config: dict[str, Any]) -> None:
         lo, hi = config["data"]["demo"]["seconds"]
         if lo > hi:
             raise ConfigError(f"config key 'data.demo.seconds': min {lo} > max {hi}")
+    features = config["features"]
+    if features["extractor"] == "motion" and features["crops"] != "center":
+        raise ConfigError(
+            "config key 'features.crops': crops apply to the clip extractor; the motion "
+            "extractor describes the whole frame (one crop), so leave features.crops: center"
+        )
     from synthvad.datasets import check_config as check_data
 
     check_data(config, ConfigError)

@@ -18,8 +18,9 @@ import torch
 log = logging.getLogger(__name__)
 
 RANDOM_WEIGHTS_WARNING = (
-    "CLIP weights are RANDOM (clip.pretrained is null): retrieval, filtering and features "
-    "carry no semantics; set clip.pretrained to a checkpoint for a real run"
+    "CLIP weights are RANDOM (clip.pretrained is null): what CLIP computes (retrieval, the "
+    "filter's text-clip score, features with features.extractor: clip) carries no semantics; "
+    "set clip.pretrained to a checkpoint for a real run"
 )
 
 

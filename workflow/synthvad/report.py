@@ -47,8 +47,11 @@ METRIC_TITLES = {
 def trains_on(metrics: Mapping) -> str:
     """Human description of an experiment's training data from its metrics.json."""
     parts = ["real normal"]
-    if metrics.get("real_abnormal"):
+    real_abnormal = metrics.get("real_abnormal")
+    if real_abnormal is True:
         parts.append("real abnormal")
+    elif real_abnormal:  # a number of videos
+        parts.append(f"{real_abnormal} real abnormal")
     synthetic = list(metrics.get("synthetic") or [])
     if synthetic:
         parts.append(f"{' + '.join(synthetic)} synthetic (alpha {metrics.get('alpha')})")

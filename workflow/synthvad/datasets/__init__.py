@@ -82,12 +82,12 @@ def video_table(data_cfg: dict[str, Any]) -> pd.DataFrame:
 
 def extractor_name(config: dict[str, Any]) -> str:
     """Who makes the real videos' features: the stated extractor of imported features,
-    else the configured CLIP model (its tag names the features/ folder)."""
+    else the configured extractor (its tag names the features/ folder)."""
     if imports_features(config["data"]):
         return config["data"]["features"]["extractor"]
-    from synthvad.models import clip_tag
+    from synthvad.features.jobs import extractor_tag
 
-    return clip_tag(config["clip"])
+    return extractor_tag(config)
 
 
 def check_config(config: dict[str, Any], error: type[Exception]) -> None:
@@ -114,14 +114,14 @@ def check_config(config: dict[str, Any], error: type[Exception]) -> None:
             "PA-VAD experiments"
         )
     if methods:
-        from synthvad.models import clip_tag
+        from synthvad.features.jobs import extractor_tag
 
-        stated, synthetic = data["features"]["extractor"], clip_tag(config["clip"])
+        stated, synthetic = data["features"]["extractor"], extractor_tag(config)
         if stated != synthetic:
             raise error(
                 f"config key 'data.features.extractor': the imported features come from "
                 f"{stated!r}, but synthetic clips ({', '.join(methods)}) would be extracted "
-                f"with {synthetic!r} (clip.model, clip.pretrained); features of different "
-                "extractors cannot be mixed: import features of the configured CLIP model "
-                "or drop the synthetic experiments"
+                f"with {synthetic!r} (features.extractor; clip.model, clip.pretrained); "
+                "features of different extractors cannot be mixed: import features of the "
+                "configured extractor or drop the synthetic experiments"
             )

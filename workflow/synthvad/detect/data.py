@@ -14,7 +14,7 @@ from torch import Tensor
 
 from synthvad.io.shards import read_shards
 
-VIDEO_COLUMNS = ("split", "source", "method", "label")
+VIDEO_COLUMNS = ("split", "source", "method", "label", "class")
 CROP_MODES = ("mean", "augment")
 
 
@@ -29,6 +29,7 @@ class Video:
     label: int
     features: np.ndarray  # float32 [C, T, D]: crops x segments x feature
     segment_frames: np.ndarray  # int64 [T], frames each segment covers
+    cls: str | None = None  # anomaly class (shard column `class`), None when unknown
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def load_videos(shard_paths: list[str]) -> list[Video]:
         if (frames != frames[0]).any():
             raise ValueError(f"video {video_id!r}: crops disagree on a segment's n_frames")
         first = part.iloc[0]
-        method = first["method"]
+        method, cls = first["method"], first["class"]
         videos.append(
             Video(
                 video_id=str(video_id),
@@ -87,6 +88,7 @@ def load_videos(shard_paths: list[str]) -> list[Video]:
                 source=str(first["source"]),
                 method=None if pd.isna(method) else str(method),
                 label=int(first["label"]),
+                cls=None if pd.isna(cls) else str(cls),
                 features=feats[rows].reshape(len(crops), n_segments, -1),
                 segment_frames=frames[0].astype(np.int64),
             )
@@ -109,11 +111,43 @@ def average_crops(videos: list[Video]) -> list[Video]:
     ]
 
 
+def scarce_abnormal(videos: list[Video], n: int) -> set[str]:
+    """Ids of `n` real abnormal videos, one class after the other (round robin over the
+    sorted classes, each class's videos by id): the same few videos for every seed and
+    detector, spread over the classes as far as `n` allows."""
+    by_class: dict[str, list[str]] = {}
+    for v in sorted(videos, key=lambda v: v.video_id):
+        by_class.setdefault(v.cls or "", []).append(v.video_id)
+    queues = [by_class[c] for c in sorted(by_class)]
+    chosen: list[str] = []
+    while len(chosen) < n:
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop(0))
+    return set(chosen)
+
+
+def real_abnormal_ids(videos: list[Video], experiment: dict) -> set[str]:
+    """The real abnormal training videos an experiment uses: real_abnormal true (all),
+    false (none) or a number (that many, scarce_abnormal)."""
+    setting = experiment["real_abnormal"]
+    pool = [v for v in videos if v.split == "train" and v.source == "real" and v.label == 1]
+    if isinstance(setting, bool):
+        return {v.video_id for v in pool} if setting else set()
+    if int(setting) > len(pool):
+        raise ValueError(
+            f"experiment {experiment_name(experiment)!r}: real_abnormal asks for {setting} real "
+            f"abnormal training videos, the feature shards have {len(pool)}"
+        )
+    return scarce_abnormal(pool, int(setting))
+
+
 def select_training(videos: list[Video], experiment: dict) -> list[Video]:
-    """Real train normal videos, real train abnormal ones if asked, chosen synthetic ones."""
+    """Real train normal videos, the real train abnormal ones asked for, chosen synthetic ones."""
     name = experiment_name(experiment)
     methods = list(experiment.get("synthetic", []))
-    real_abnormal = bool(experiment["real_abnormal"])
+    real_abnormal = experiment["real_abnormal"]
+    abnormal_ids = real_abnormal_ids(videos, experiment)
     available = {v.method for v in videos if v.source == "synthetic"}
     unknown = sorted(set(methods) - available)
     if unknown:
@@ -126,7 +160,7 @@ def select_training(videos: list[Video], experiment: dict) -> list[Video]:
         for v in videos
         if v.split == "train"
         and (
-            (v.source == "real" and (v.label == 0 or real_abnormal))
+            (v.source == "real" and (v.label == 0 or v.video_id in abnormal_ids))
             or (v.source == "synthetic" and v.method in methods)
         )
     ]

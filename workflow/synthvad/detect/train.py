@@ -545,7 +545,7 @@ def run_experiment(
         "experiment": name,
         "detector": experiment.get("detector"),
         "model": str(cfg["model"]),
-        "real_abnormal": bool(experiment["real_abnormal"]),
+        "real_abnormal": experiment["real_abnormal"],  # true, false or a number of videos
         "synthetic": list(experiment.get("synthetic", [])),
         "alpha": experiment.get("alpha", 1.0),
         "unsupervised": unsupervised,

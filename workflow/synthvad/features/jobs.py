@@ -35,10 +35,37 @@ def balanced_chunks(n_frames: Mapping[str, int], n_chunks: int) -> list[list[str
     return [sorted(chunk) for chunk in chunks]
 
 
+# Keys of `features` that only the clip extractor reads (motion describes every frame).
+CLIP_ONLY_KEYS = (
+    "sampling",
+    "frames_per_segment",
+    "stride",
+    "crops",
+    "ten_crop_resize",
+    "precision",
+)
+
+
+def extractor_tag(config: Mapping[str, Any]) -> str:
+    """A path-safe name of the configured extractor (the features/{tag}/ folder):
+    clip-<model>-<weights>, or motion-grid<G>."""
+    features = config["features"]
+    if features["extractor"] == "motion":
+        return f"motion-grid{features['motion']['grid']}"
+    from synthvad.models import clip_tag
+
+    return clip_tag(config["clip"])
+
+
 def params(config: Mapping[str, Any]) -> dict[str, Any]:
-    """What a feature chunk depends on besides its videos: its rerun trigger."""
-    clip = {k: v for k, v in config["clip"].items() if k not in CLIP_RUNTIME_KEYS}
+    """What a feature chunk depends on besides its videos: its rerun trigger. The motion
+    extractor has no weights and no seed, so neither `clip` nor `seed` reruns it."""
     features = {k: v for k, v in config["features"].items() if k not in RUNTIME_KEYS}
+    if features["extractor"] == "motion":
+        kept = {k: v for k, v in features.items() if k not in CLIP_ONLY_KEYS}
+        return canonical({"features": kept, "segments": config["segments"]})
+    clip = {k: v for k, v in config["clip"].items() if k not in CLIP_RUNTIME_KEYS}
+    features.pop("motion", None)
     return canonical(
         {"clip": clip, "features": features, "segments": config["segments"], "seed": config["seed"]}
     )
@@ -56,5 +83,7 @@ def runtime(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def uses_gpu(config: Mapping[str, Any]) -> int:
-    """The `gpu` resource: 1 only when clip.device names CUDA (auto stays on CPU nodes)."""
-    return int(str(config["clip"]["device"]).startswith("cuda"))
+    """The `gpu` resource: 1 only for the clip extractor with clip.device naming CUDA (auto
+    stays on CPU nodes); the motion extractor runs on CPUs."""
+    clip = config["features"]["extractor"] == "clip"
+    return int(clip and str(config["clip"]["device"]).startswith("cuda"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,28 +70,21 @@ def extract_videos(
     job, naming the file, unless `skip_corrupt` (synthetic clips: the filter rejects them)."""
     import torch
 
-    from synthvad.features.extract import Throughput, embedding_dim, extract, resolve_workers
+    from synthvad.features.extract import Throughput
     from synthvad.features.loader import VideoTask
     from synthvad.io.shards import shard_writer
 
     torch.set_num_threads(max(1, int(runtime["threads"])))
-    if bundle is None:
-        from synthvad.models import load_clip
-
-        bundle = load_clip({**params["clip"], "device": runtime["device"]}, seed=params["seed"])
-    workers = resolve_workers(runtime["workers"], bundle.device, int(runtime["threads"]))
     records = videos.to_dict("records")
     tasks = [
         VideoTask(pos, str(rec["path"]), _frames(rec.get("n_frames")))
         for pos, rec in enumerate(records)
     ]
-    log.info("%d videos, %d decoding workers, device %s", len(tasks), workers, bundle.device)
+    dim, stream = _extractor(tasks, params, runtime, bundle)
     throughput, done = Throughput(), 0
-    with shard_writer(out, embedding_dim(bundle)) as append:
+    with shard_writer(out, dim) as append:
         rows = ShardRows(append)
-        for video in extract(
-            tasks, bundle, params["segments"], params["features"], runtime["batch_size"], workers
-        ):
+        for video in stream:
             rec = records[video.pos]
             if video.error is not None:
                 if not skip_corrupt:
@@ -106,6 +99,32 @@ def extract_videos(
         rows.flush()
     log.info("%d of %d videos -> %s: %s", done, len(tasks), out, throughput.summary())
     return done
+
+
+def _extractor(
+    tasks: Sequence[Any], params: Mapping[str, Any], runtime: Mapping[str, Any], bundle: Any
+) -> tuple[int, Iterator[Any]]:
+    """The configured extractor over `tasks`: (feature size, finished videos)."""
+    from synthvad.features.extract import embedding_dim, extract, resolve_workers
+
+    threads = int(runtime["threads"])
+    if params["features"]["extractor"] == "motion":
+        from synthvad.features.motion import MotionSpec, extract_motion, resolve_motion_workers
+
+        spec = MotionSpec.from_config(params["features"]["motion"])
+        workers = resolve_motion_workers(runtime["workers"], threads)
+        log.info("%d videos, motion extractor (D=%d), %d workers", len(tasks), spec.dim, workers)
+        return spec.dim, extract_motion(tasks, params["segments"], spec, workers)
+    if bundle is None:
+        from synthvad.models import load_clip
+
+        bundle = load_clip({**params["clip"], "device": runtime["device"]}, seed=params["seed"])
+    workers = resolve_workers(runtime["workers"], bundle.device, threads)
+    log.info("%d videos, %d decoding workers, device %s", len(tasks), workers, bundle.device)
+    stream = extract(
+        tasks, bundle, params["segments"], params["features"], runtime["batch_size"], workers
+    )
+    return embedding_dim(bundle), stream
 
 
 def _frames(value: Any) -> int | None:
