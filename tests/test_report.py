@@ -147,3 +147,35 @@ def test_plots_show_the_mean_over_seeds(inputs):
     first = mean[(mean.video_id == "test_b") & (mean.frame == 0)]["score"].item()
     assert first == pytest.approx(0.2 + 0.1 + 0.05)
     assert len(mean) == len(scores) // 2
+
+
+def test_scaling_figure_draws_a_line_per_detector_and_synthetic_set(inputs, tmp_path):
+    import json
+
+    from synthvad.report import metrics_table, plot_scaling
+
+    root, _ = inputs
+    runs = {}
+    for name, n, synthetic in (
+        ("r2", 2, []),
+        ("r4", 4, []),
+        ("g2", 2, ["gvvad"]),
+        ("g4", 4, ["gvvad"]),
+    ):
+        paths = _fake_run(root, name, [0.7, 0.72], 0.0)
+        metrics = json.loads(Path(paths["metrics"]).read_text())
+        metrics.update(real_abnormal=n, synthetic=synthetic, n_train_real_abnormal=n - 1)
+        metrics["n_val_real_abnormal"] = 1
+        write_json(metrics, paths["metrics"])
+        runs[name] = paths
+    table = metrics_table(runs)
+    assert table["real_abnormal_videos"].tolist() == [2, 4, 2, 4]
+    assert (
+        table["scaling_line"].tolist()
+        == ["topk_bce, real only"] * 2 + ["topk_bce, + gvvad (alpha 0.5)"] * 2
+    )
+    assert plot_scaling(tmp_path / "scaling.png", table)
+    assert (tmp_path / "scaling.png").stat().st_size > 10_000
+    # One point per line: nothing to draw.
+    assert not plot_scaling(tmp_path / "none.png", table.iloc[[0, 2]])
+    assert not (tmp_path / "none.png").exists()

@@ -25,6 +25,7 @@ TABLE_COLUMNS = (
     *(c for key in SEED_METRICS for c in (key, f"{key}_std")),
     "n_train_real_normal",
     "n_train_real_abnormal",
+    "real_abnormal_videos",
     "n_train_synthetic_normal",
     "n_train_synthetic_abnormal",
     "n_val",
@@ -59,6 +60,17 @@ def trains_on(metrics: Mapping) -> str:
     return f"{text}, labels removed" if metrics.get("unsupervised") else text
 
 
+def scaling_line(metrics: Mapping) -> str | None:
+    """The data-scaling figure's line an experiment belongs to (same detector, synthetic
+    data and alpha; the number of real abnormal videos varies along it), or None for
+    experiments without labels or without real abnormal videos."""
+    if metrics.get("unsupervised") or not metrics.get("real_abnormal"):
+        return None
+    synthetic = list(metrics.get("synthetic") or [])
+    data = f"+ {' + '.join(synthetic)} (alpha {metrics.get('alpha')})" if synthetic else "real only"
+    return f"{metrics.get('detector')}, {data}"
+
+
 def metrics_table(runs: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
     """One row per experiment (in `runs` order) with the TABLE_COLUMNS of its metrics.json."""
     rows = []
@@ -66,11 +78,16 @@ def metrics_table(runs: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
         metrics = json.loads(Path(paths["metrics"]).read_text())
         row = {"experiment": name, **{c: metrics.get(c) for c in TABLE_COLUMNS}}
         row["trains_on"] = trains_on(metrics)
+        # Real abnormal videos the experiment may use: its training and validation share.
+        row["real_abnormal_videos"] = sum(
+            int(metrics.get(f"n_{part}_real_abnormal") or 0) for part in ("train", "val")
+        )
+        row["scaling_line"] = scaling_line(metrics)
         epochs = metrics.get("best_epochs")
         row["best_epochs"] = None if epochs is None else "/".join(str(e) for e in epochs)
         rows.append(row)
     # Object dtype keeps counts as ints and missing values as None (not NaN floats).
-    table = pd.DataFrame(rows, columns=["experiment", *TABLE_COLUMNS], dtype=object)
+    table = pd.DataFrame(rows, columns=["experiment", *TABLE_COLUMNS, "scaling_line"], dtype=object)
     # Metrics over different test frames are not comparable.
     tested = table[["n_videos", "n_frames"]].drop_duplicates()
     if len(tested) > 1:
@@ -179,6 +196,35 @@ def plot_metrics(path: Path, table: pd.DataFrame) -> None:
     fig.savefig(path, dpi=100)
 
 
+def plot_scaling(path: Path, table: pd.DataFrame) -> bool:
+    """Frame AUC against the number of real abnormal training videos, one line per
+    detector and synthetic set (mean ± std over seeds). Drawn only when some line has
+    two or more points; returns whether it was."""
+    lines = {
+        name: rows.sort_values("real_abnormal_videos")
+        for name, rows in table.dropna(subset=["scaling_line"]).groupby("scaling_line")
+        if rows["real_abnormal_videos"].nunique() > 1
+    }
+    if not lines:
+        return False
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    for name, rows in lines.items():
+        x = rows["real_abnormal_videos"].to_numpy(dtype=float)
+        y = pd.to_numeric(rows["auc"], errors="coerce").to_numpy(dtype=float)
+        spread = pd.to_numeric(rows["auc_std"], errors="coerce").to_numpy(dtype=float)
+        ax.errorbar(x, y, yerr=spread, marker="o", capsize=3, label=name)
+    ax.set_xscale("log", base=2)
+    ticks = sorted({int(v) for rows in lines.values() for v in rows["real_abnormal_videos"]})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_xlabel("real abnormal training videos (train + validation)")
+    ax.set_ylabel("frame AUC (mean ± std over seeds)")
+    ax.set_title("Data scaling: real abnormal videos, with and without synthetic clips")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.savefig(path, dpi=100)
+    return True
+
+
 def _mean_over_seeds(scores: pd.DataFrame) -> pd.DataFrame:
     if "seed" not in scores.columns:
         return scores
@@ -209,6 +255,7 @@ def _write_plots(
             n_frames,
         )
     plot_metrics(out_dir / "metrics.png", table)
+    plot_scaling(out_dir / "scaling.png", table)
 
 
 def make_report(
@@ -233,5 +280,5 @@ def make_report(
     with atomic_dir(plot_dir) as tmp:
         _write_plots(tmp, runs, table, index, intervals)
 
-    write_text(table.to_csv(index=False), out_table_csv)
+    write_text(table.drop(columns="scaling_line").to_csv(index=False), out_table_csv)
     write_text(markdown_table(table, warnings), out_table_md)
