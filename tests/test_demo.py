@@ -121,3 +121,11 @@ def test_unknown_class_fails_before_writing(tmp_path: Path) -> None:
         generate_demo({**TINY, "classes": ["vandalism"]}, tmp_path, seed=0)
     assert not (tmp_path / "manifest.csv").exists()
     assert not (tmp_path / "videos").exists()
+
+
+def test_parallel_rendering_writes_the_same_files(demo, tmp_path) -> None:
+    out, manifest = demo
+    parallel = generate_demo(TINY, tmp_path, seed=0, processes=2)
+    pd.testing.assert_frame_equal(parallel, manifest)
+    for rel in manifest["path"]:
+        assert (tmp_path / rel).read_bytes() == (out / rel).read_bytes()

@@ -14,7 +14,7 @@ if config["data"]["kind"] == "demo":
             seed=config["seed"],
         log:
             f"{LOGS}/demo_dataset.log",
-        threads: 1
+        threads: 4  # videos render in parallel (capped at --cores)
         resources:
             mem_mb=2000,
             runtime=30,

@@ -153,7 +153,11 @@ def plot_video(
     n_frames: int | None,
 ) -> None:
     """Every experiment's frame scores of one video, ground-truth intervals shaded."""
-    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    columns = 1 if len(curves) <= 10 else 2
+    rows = math.ceil((len(curves) + 1) / columns)  # + the ground-truth entry
+    fig = Figure(
+        figsize=(10 + 2 * (columns - 1), max(3.2, 0.5 + 0.19 * rows)), layout="constrained"
+    )
     ax = fig.add_subplot()
     for i, (start, end) in enumerate(intervals):
         ax.axvspan(
@@ -174,7 +178,8 @@ def plot_video(
     ax.set_xlabel("frame")
     ax.set_ylabel("anomaly score (mean over seeds)")
     ax.set_title(video_id)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # off the curves
+    # Off the curves, in as many columns as the experiments need.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", ncols=columns)
     fig.savefig(path, dpi=100)
 
 

@@ -21,7 +21,9 @@ log = logging.getLogger("synthvad")
 def demo(smk: Any) -> None:
     from synthvad.data.demo import generate_demo
 
-    generate_demo(smk.params.demo, Path(smk.output.manifest).parent, smk.params.seed)
+    generate_demo(
+        smk.params.demo, Path(smk.output.manifest).parent, smk.params.seed, int(smk.threads)
+    )
 
 
 def index(smk: Any) -> None:

@@ -10,6 +10,7 @@ pixels.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,29 +127,47 @@ def _check(cfg: dict[str, Any]) -> None:
         raise ValueError(f"demo videos need at least 8 frames; seconds={cfg['seconds']}")
 
 
-def generate_demo(cfg: dict[str, Any], out_dir: Path, seed: int) -> pd.DataFrame:
+def _write_one(spec: VideoSpec, cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Render and encode one video; its manifest row."""
+    frames, intervals = render_video(spec, cfg)
+    rel = Path("videos", spec.split, f"{spec.video_id}.mp4")
+    write_video(out_dir / rel, frames, float(cfg["fps"]))
+    return {
+        "video_id": spec.video_id,
+        "path": rel.as_posix(),
+        "split": spec.split,
+        "label": spec.label,
+        "class": spec.cls,
+        "scene": spec.scene,
+        "intervals": json.dumps([list(iv) for iv in intervals]),
+    }
+
+
+def generate_demo(
+    cfg: dict[str, Any], out_dir: Path, seed: int, processes: int = 1
+) -> pd.DataFrame:
     """Write the demo videos under out_dir/videos/{split}/ and out_dir/manifest.csv.
 
-    The manifest is written last, so its presence means every video is complete.
+    Videos are rendered by `processes` worker processes (each video has its own seed, so
+    the files do not depend on it). The manifest is written last, so its presence means
+    every video is complete.
     """
     _check(cfg)
     out_dir = Path(out_dir)
-    rows = []
-    for spec in tqdm(plan_videos(cfg, seed), desc="demo videos", unit="video"):
-        frames, intervals = render_video(spec, cfg)
-        rel = Path("videos", spec.split, f"{spec.video_id}.mp4")
-        write_video(out_dir / rel, frames, float(cfg["fps"]))
-        rows.append(
-            {
-                "video_id": spec.video_id,
-                "path": rel.as_posix(),
-                "split": spec.split,
-                "label": spec.label,
-                "class": spec.cls,
-                "scene": spec.scene,
-                "intervals": json.dumps([list(iv) for iv in intervals]),
-            }
-        )
+    specs = plan_videos(cfg, seed)
+    bar = tqdm(total=len(specs), desc="demo videos", unit="video")
+    if processes > 1:
+        with ProcessPoolExecutor(processes) as pool, bar:
+            futures = [pool.submit(_write_one, spec, cfg, out_dir) for spec in specs]
+            for _done in as_completed(futures):
+                bar.update()
+            rows = [future.result() for future in futures]
+    else:
+        rows = []
+        with bar:
+            for spec in specs:
+                rows.append(_write_one(spec, cfg, out_dir))
+                bar.update()
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     write_text(manifest.to_csv(index=False), out_dir / "manifest.csv")
     return manifest
