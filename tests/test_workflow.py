@@ -126,3 +126,27 @@ def test_adding_clips_makes_only_the_new_clips(finished_run):
     after = {p.name: p.stat().st_mtime_ns for p in synthetic.glob("*.mp4")}
     assert {name: after[name] for name in before} == before  # not one old clip rewritten
     assert len(pd.read_parquet(finished_run / "results/citest/filtered.parquet")) == 20
+
+
+def test_motion_extractor_runs_through_the_feature_stage(finished_run, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    workdir = tmp_path / "wf"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    set_key(workdir, "features", "extractor", "motion")
+    planned = planned_jobs(workdir)
+    # A new extractor: new features, detectors and report; clips and filter stay.
+    assert planned["features_real_chunk"] == 2 and planned["features_synthetic_chunk"] >= 1
+    assert planned["detect"] == len(
+        yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())["experiments"]
+    )
+    assert not {"synthesize", "filter_chunk", "retrieve", "demo_dataset"} & set(planned)
+    snakemake(workdir)
+    shards = workdir / "results" / "citest" / "features" / "motion-grid4"
+    for part in ("part-real.parquet", "part-synthetic.parquet"):
+        assert pq.read_schema(shards / part).field("feature").type.list_size == 193
+    # CLIP's sampling keys do not touch motion features.
+    set_key(workdir, "features", "frames_per_segment", 3)
+    assert not planned_jobs(workdir)
