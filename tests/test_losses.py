@@ -106,20 +106,17 @@ def test_alpha_objective_by_hand_and_minimum_at_loss_ratio():
     assert alpha.grad.item() == pytest.approx(0.0, abs=1e-6)
 
 
-def test_gaussian_kl_by_hand():
-    mu = torch.tensor([1.0, 0.0])
-    logvar = torch.tensor([0.0, math.log(2.0)])
-    # UR-DMU KL: 0.5 * [(1 + 1 - 0 - 1) + (0 + 2 - ln 2 - 1)] = 0.5 * (2 - ln 2)
-    assert losses.gaussian_kl(mu, logvar).item() == pytest.approx(0.5 * (2 - math.log(2.0)))
-    assert losses.gaussian_kl(torch.zeros(3), torch.zeros(3)).item() == 0.0
-
-
-def test_triplet_by_hand():
-    anchor = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
-    positive = torch.tensor([[3.0, 4.0], [0.1, 0.0]])
-    negative = torch.tensor([[1.0, 0.0], [5.0, 0.0]])
-    # UR-DMU triplet: max(0, 5 - 1 + 1) = 5; max(0, 0.1 - 5 + 1) = 0
-    assert losses.triplet(anchor, positive, negative, 1.0).tolist() == pytest.approx([5.0, 0.0])
+def test_urdmu_kl_sums_over_time_and_averages_features_by_hand():
+    mu = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])  # [B=1, T=2, d=2]
+    logvar = torch.tensor([[[0.0, math.log(2.0)], [0.0, 0.0]]])
+    # 0.5 (mu^2 + sigma^2 - ln sigma^2 - 1): t0 = (0.5, 0.5 (1 - ln 2)), t1 = (0, 0);
+    # summed over time, averaged over d: 0.25 (2 - ln 2)
+    kl = losses.gaussian_kl_over_time(mu, logvar)
+    assert kl.tolist() == pytest.approx([0.25 * (2 - math.log(2.0))])
+    assert losses.gaussian_kl_over_time(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4)).tolist() == [
+        0,
+        0,
+    ]
 
 
 def test_slot_assignment_by_hand():

@@ -230,13 +230,31 @@ def resample_segments(features: np.ndarray, length: int) -> np.ndarray:
     return (sums / np.diff(bounds)[None, :, None]).astype(np.float32)
 
 
-class TrainSet:
-    """Training videos as padded tensors [N, C, T, D], built once per run."""
+def resample_exactly(features: np.ndarray, length: int) -> np.ndarray:
+    """[C, T, D] -> [C, length, D] by UR-DMU's loader rule: bounds floor(linspace(0, T,
+    length + 1)); a chunk is the mean of its segments, or the one segment at its start
+    when the bounds coincide (short videos are stretched by repeating segments)."""
+    bounds = np.floor(np.linspace(0, features.shape[1], length + 1)).astype(np.int64)
+    out = np.empty((features.shape[0], length, features.shape[2]), dtype=np.float32)
+    for i, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        out[:, i] = features[:, start:end].mean(axis=1) if end > start else features[:, start]
+    return out
 
-    def __init__(self, videos: list[Video], segments: int, labelled: bool) -> None:
+
+class TrainSet:
+    """Training videos as padded tensors [N, C, T, D], built once per run.
+
+    With `exact_length` every video is resampled to exactly `segments` (resample_exactly,
+    for detectors that train on one fixed length); otherwise longer videos are averaged
+    down to it and shorter ones padded (resample_segments)."""
+
+    def __init__(
+        self, videos: list[Video], segments: int, labelled: bool, exact_length: bool = False
+    ) -> None:
         if not videos:
             raise ValueError("no training videos")
-        resampled = [resample_segments(v.features, segments) for v in videos]
+        resample = resample_exactly if exact_length else resample_segments
+        resampled = [resample(v.features, segments) for v in videos]
         n_crops = max(f.shape[0] for f in resampled)
         length = max(f.shape[1] for f in resampled)
         dim = resampled[0].shape[2]

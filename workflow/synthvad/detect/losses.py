@@ -104,16 +104,11 @@ def alpha_objective(alpha: Tensor, real_mean_loss: Tensor, synthetic_mean_loss: 
     return alpha * synthetic_mean_loss - real_mean_loss * torch.log(alpha)
 
 
-def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) summed over the last dim: [..., d] -> [...]."""
-    # UR-DMU uncertainty regulation: 0.5 * sum(mu^2 + sigma^2 - log sigma^2 - 1).
-    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(dim=-1)
-
-
-def triplet(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float) -> Tensor:
-    """Triplet hinge with Euclidean distances, per row: [P, d] x3 -> [P]."""
-    # UR-DMU triplet: max(0, ||a - p|| - ||a - n|| + margin).
-    return F.relu((anchor - positive).norm(dim=-1) - (anchor - negative).norm(dim=-1) + margin)
+def gaussian_kl_over_time(mu: Tensor, logvar: Tensor) -> Tensor:
+    """UR-DMU's KL(N(mu, exp(logvar)) || N(0, 1)) as released: summed over time, averaged
+    over features, per video: [B, T, d] -> [B]."""
+    # UR-DMU latent_loss: mean_d sum_t -0.5 (1 + log sigma^2 - mu^2 - sigma^2).
+    return (-0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())).sum(dim=1).mean(dim=-1)
 
 
 def slot_assignment(embeddings: Tensor, memory: Tensor, tau: float) -> Tensor:

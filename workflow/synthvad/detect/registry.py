@@ -24,3 +24,8 @@ def build_detector(model: str, dim: int, cfg: dict) -> nn.Module:
     if model not in DETECTORS:
         raise ValueError(f"unknown detector model {model!r}; valid: {sorted(DETECTORS)}")
     return DETECTORS[model](dim, cfg)
+
+
+def fixed_length(model: str) -> bool:
+    """Whether `model` trains on videos all resampled to one length (UR-DMU's loader)."""
+    return bool(getattr(DETECTORS[model], "fixed_length", False))

@@ -38,7 +38,7 @@ from synthvad.detect.data import (
     split_validation,
 )
 from synthvad.detect.models import Objective
-from synthvad.detect.registry import build_detector
+from synthvad.detect.registry import build_detector, fixed_length
 from synthvad.io.atomic import atomic_path, write_json, write_parquet, write_text
 from synthvad.metrics import align_scores_to_ground_truth, frame_metrics, summarize_seeds, video_auc
 from synthvad.segments import read_intervals
@@ -238,7 +238,9 @@ def fit_weak(
     """Balanced normal/abnormal batches, SSLS-scaled objective, epoch chosen on validation."""
     name = experiment_name(experiment)
     torch.manual_seed(seed)  # model init, dropout, the uncertainty samples
-    trainset = TrainSet(train, int(protocol["train_segments"]), labelled=True)
+    segments = int(protocol["train_segments"])
+    exact = fixed_length(str(cfg["model"]))
+    trainset = TrainSet(train, segments, labelled=True, exact_length=exact)
     model = build_detector(str(cfg["model"]), trainset.features.shape[-1], cfg)
     model.norm.fit(trainset.valid_segments())
     model.to(device)
@@ -259,7 +261,7 @@ def fit_weak(
     by_auc = both_labels and protocol["select_on"] == "video_auc"
     # Validation videos as one batch for the objective, crops averaged (as at test time).
     val_set = (
-        TrainSet(average_crops(val), int(protocol["train_segments"]), labelled=True).to(device)
+        TrainSet(average_crops(val), segments, labelled=True, exact_length=exact).to(device)
         if both_labels
         else None
     )
