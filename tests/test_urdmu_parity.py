@@ -123,3 +123,50 @@ def test_distance_kernel_divides_by_column_sums():
     raw = torch.exp(-torch.tensor([[0, 1, 2], [1, 0, 1], [2, 1, 0]], dtype=torch.float64) / np.e)
     torch.testing.assert_close(kernel, raw / raw.sum(dim=0, keepdim=True))
     assert not torch.allclose(kernel.sum(dim=-1), torch.ones(3, dtype=torch.float64))
+
+
+def test_released_checkpoint_keys_load_into_the_default_urdmu():
+    from synthvad.config import load_schema
+
+    with safe_open(str(FIXTURE), framework="pt") as fh:
+        shapes = json.loads(fh.metadata()["released_shapes"])
+    schema = load_schema()["properties"]["detectors"]["additionalProperties"]["allOf"]
+    defaults = {
+        key: spec["default"]
+        for branch in schema
+        if "urdmu" in json.dumps(branch["if"])
+        for key, spec in branch["then"]["properties"].items()
+    }
+    model = URDMU(1024, defaults)
+    state = {key: torch.zeros(shape) for key, shape in shapes.items()}
+    model.load_state_dict(from_official(state, layers=defaults["layers"]))  # strict
+    assert sum(p.numel() for p in model.parameters()) == sum(v.numel() for v in state.values())
+
+
+def test_init_from_a_released_checkpoint_evaluates_it_without_training(official, tmp_path):
+    from .test_detect import make_dataset, run
+
+    model, ref = official
+    checkpoint = tmp_path / "ucf_trans_2022.pkl"
+    state = {k[len("state/") :]: v for k, v in ref.items() if k.startswith("state/")}
+    torch.save(state, checkpoint)  # the released files are plain state dicts
+    data = make_dataset(tmp_path / "data", crops=1)  # 16-D features, as the fixture model
+    cfg = {
+        "model": "urdmu",
+        "embed_dim": 32, "heads": 4, "head_dim": 8, "layers": 2, "mlp_dim": 32,
+        "dropout": 0.5, "classifier_hidden": 128, "memory_abnormal": 20, "memory_normal": 20,
+        "lambda_memory": 0.1, "lambda_triplet": 0.1, "lambda_kl": 0.001,
+        "lambda_distance": 0.0001, "triplet_margin": 1.0, "distance_margin": 100.0,
+        "standardize": False, "lr": 1e-4, "weight_decay": 5e-5, "batch_size": 4, "epochs": 1,
+        "init_from": str(checkpoint), "train": False,
+    }  # fmt: skip
+    metrics = run(data, tmp_path / "run", detector="urdmu", cfg=cfg)
+    assert metrics["best_epochs"] == [None]
+    from synthvad.detect.train import load_detector
+
+    loaded = load_detector(str(tmp_path / "run" / "model.safetensors"))
+    x = ref["input/x_test"][0, :3]
+    mask = torch.ones(3, x.shape[1], dtype=torch.bool)
+    torch.testing.assert_close(loaded(x, mask), model(x, mask))
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        run(data, tmp_path / "run2", detector="urdmu", cfg={**cfg, "init_from": "missing.pkl"})

@@ -243,6 +243,12 @@ def fit_weak(
     trainset = TrainSet(train, segments, labelled=True, exact_length=exact)
     model = build_detector(str(cfg["model"]), trainset.features.shape[-1], cfg)
     model.norm.fit(trainset.valid_segments())
+    if cfg.get("init_from"):
+        model.load_released(str(cfg["init_from"]))
+        log.info("%s seed %d: weights from %s", name, seed, cfg["init_from"])
+    if not cfg.get("train", True):
+        selection = {"best_epoch": None, "val_metric": "none (train: false)", "alpha_final": None}
+        return model.to(device).eval(), selection, []
     model.to(device)
     trainset.to(device)
     alpha = Alpha(experiment.get("alpha", 1.0), float(protocol["alpha_init"]))

@@ -161,6 +161,23 @@ class URDMU(nn.Module):
         self.triplet_margin = float(cfg["triplet_margin"])
         self.distance_margin = float(cfg["distance_margin"])
 
+    def load_released(self, path: str) -> None:
+        """Weights of a released UR-DMU checkpoint (a WSAD state dict saved with
+        torch.save, e.g. models/ucf_trans_2022.pkl); only DARM's own layers stay as they are."""
+        if self.standardize:
+            raise ValueError(
+                "init_from: the released UR-DMU sees raw features; set standardize: false"
+            )
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"detector key 'init_from': no file {path}") from None
+        mapped = from_official(state, layers=len(self.blocks))
+        missing, unexpected = self.load_state_dict(mapped, strict=False)
+        own = [k for k in missing if not k.startswith("discriminator.")]
+        if own or unexpected:
+            raise ValueError(f"init_from {path}: keys missing {own}, unexpected {unexpected}")
+
     def encode(self, x: Tensor) -> Tensor:
         """[B, T, D] -> [B, T, d], every segment valid."""
         if self.standardize:
