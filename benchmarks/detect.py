@@ -7,6 +7,12 @@ the schema defaults (the papers'); features are random, which changes no FLOP.
 
     python benchmarks/detect.py                       # urdmu vs topk_bce, CPU, 64+64 x 200 x 768
     python benchmarks/detect.py --device cuda --steps 20
+    python benchmarks/detect.py --official /tmp/urdmu --dim 1024   # + the released UR-DMU
+
+With --official CHECKOUT (a checkout of henrryzh1/UR-DMU with einops in CHECKOUT/site, as
+tests/fixtures/make_urdmu_fixture.py describes), the released WSAD and AD_Loss train on
+the same batches at the same shapes in the same run, and synthvad's urdmu is compared to
+it: the released code at its own sizes (width 512, 60 + 60 slots) and Adam settings.
 """
 
 from __future__ import annotations
@@ -88,6 +94,51 @@ def steps_per_second(
     return times
 
 
+def official_steps(
+    checkout: Path, trainset: TrainSet, batch: int, steps: int, warmup: int, device: torch.device
+) -> list[float]:
+    """Seconds per training step of the released UR-DMU code (its train.py step)."""
+    import importlib.util
+
+    path = ROOT / "tests" / "fixtures" / "make_urdmu_fixture.py"
+    spec = importlib.util.spec_from_file_location("urdmu_fixture", path)
+    fixture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixture)
+    cuda = torch.Tensor.cuda
+    mods = fixture.load_official(checkout)
+    if device.type == "cuda":
+        torch.Tensor.cuda = cuda  # the loader's .cuda() shim is for CPU runs only
+    torch.manual_seed(0)
+    net = mods["model"].WSAD(trainset.features.shape[-1], flag="Train", a_nums=60, n_nums=60)
+    net = net.to(device).train()
+    criterion = mods["train"].AD_Loss()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.999), weight_decay=5e-5)
+    normal = torch.where(trainset.labels == 0)[0].cpu()
+    abnormal = torch.where(trainset.labels == 1)[0].cpu()
+    rng = torch.Generator().manual_seed(0)
+    times = []
+    for step in range(warmup + steps):
+        index = torch.cat(
+            [
+                normal[torch.randint(len(normal), (batch,), generator=rng)],
+                abnormal[torch.randint(len(abnormal), (batch,), generator=rng)],
+            ]
+        )
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        data = trainset.batch(index, None)
+        cost, _ = criterion(net(data.x), data.labels)
+        optimizer.zero_grad()
+        cost.backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if step >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="urdmu", help="detector model to measure")
@@ -100,6 +151,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--official", type=Path, default=None, help="checkout of henrryzh1/UR-DMU to compare to"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -132,6 +186,16 @@ def main() -> None:
     ratio = figures[args.model]["steps_per_s"] / figures[args.baseline]["steps_per_s"]
     figures["ratio"] = ratio
     print(f"{args.model} / {args.baseline} = {ratio:.3f} (steps/s ratio, same run)")
+    if args.official:
+        times = official_steps(args.official, trainset, args.batch, args.steps, args.warmup, device)
+        figures["official_urdmu"] = {
+            "steps_per_s": 1.0 / statistics.median(times),
+            "seconds_per_step": [round(t, 4) for t in times],
+        }
+        vs = figures[args.model]["steps_per_s"] / figures["official_urdmu"]["steps_per_s"]
+        figures["ratio_to_official"] = vs
+        print(f"official UR-DMU: {figures['official_urdmu']['steps_per_s']:.3f} steps/s")
+        print(f"{args.model} / official UR-DMU = {vs:.3f} (steps/s ratio, same run)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
