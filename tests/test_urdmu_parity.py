@@ -118,6 +118,15 @@ def test_videos_of_other_lengths_are_scored_unpadded(official):
     assert torch.all(scores[2:, 25:] == 0)
 
 
+def test_banded_distance_mix_equals_the_dense_kernel():
+    from synthvad.detect.urdmu import distance_mix
+
+    for n in (1, 5, 200, 400):
+        t = torch.randn(2, 3, n, 4, dtype=torch.float64)
+        dense = distance_kernel(n, torch.device("cpu"), torch.float64) @ t
+        torch.testing.assert_close(distance_mix(t), dense, atol=1e-9, rtol=1e-9)
+
+
 def test_distance_kernel_divides_by_column_sums():
     kernel = distance_kernel(3, torch.device("cpu"), torch.float64)
     raw = torch.exp(-torch.tensor([[0, 1, 2], [1, 0, 1], [2, 1, 0]], dtype=torch.float64) / np.e)

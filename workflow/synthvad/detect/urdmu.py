@@ -39,6 +39,8 @@ from synthvad.detect.data import Batch
 from synthvad.detect.layers import MemoryUnit, Standardize, reverse_gradient
 from synthvad.detect.models import Objective, require_labels
 
+SCORE_SEGMENTS = 8192  # segments scored per forward pass: bounds test-time memory
+
 # Official WSAD state-dict key (prefix) -> synthvad URDMU key (prefix); `{i}` is a layer.
 OFFICIAL_KEYS = {
     "embedding.conv_1.0.": "temporal.",
@@ -81,11 +83,29 @@ def topk_count(length: int) -> int:
     return length // 16 + 1
 
 
+# exp(-d / e) < 6e-11 beyond this distance: the band holds the kernel to float32 precision.
+KERNEL_BAND = 64
+
+
 def distance_kernel(n: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """exp(-|i - j| / e) over positions 1..n, each entry divided by its column's sum."""
+    """exp(-|i - j| / e) over positions 1..n, each entry divided by its column's sum
+    (dense [n, n]: the reference of distance_mix)."""
     position = torch.arange(1, n + 1, device=device, dtype=dtype)
     kernel = torch.exp(-(position[None, :] - position[:, None]).abs() / math.e)
     return kernel / kernel.sum(dim=-1)  # broadcasts over rows: column j / sum of row j
+
+
+def distance_mix(t: Tensor) -> Tensor:
+    """distance_kernel(n) @ t for t [..., n, c], as a banded convolution over time: O(n)
+    memory instead of the n x n matrix, so hour-long videos score in bounded memory."""
+    n = t.shape[-2]
+    band = min(KERNEL_BAND, n - 1)
+    offsets = torch.arange(-band, band + 1, device=t.device, dtype=t.dtype)
+    weights = torch.exp(-offsets.abs() / math.e).view(1, 1, -1)
+    column_sums = F.conv1d(t.new_ones(1, 1, n), weights, padding=band).view(n, 1)
+    rows = (t / column_sums).transpose(-1, -2).reshape(-1, 1, n)  # one row per channel
+    mixed = F.conv1d(rows, weights, padding=band)  # symmetric kernel: correlation = convolution
+    return mixed.view(*t.shape[:-2], t.shape[-1], n).transpose(-1, -2)
 
 
 class DistanceAttention(nn.Module):
@@ -106,7 +126,7 @@ class DistanceAttention(nn.Module):
         )
         # Fused softmax(q k^T / sqrt(d_h)) v: the same function, without the T x T matrix.
         learned = F.scaled_dot_product_attention(q, k, v)
-        local = distance_kernel(n, x.device, x.dtype) @ t
+        local = distance_mix(t)
         out = torch.cat([learned, local], dim=-1).transpose(1, 2).reshape(b, n, -1)
         return self.dropout(self.out(out))
 
@@ -197,12 +217,14 @@ class URDMU(nn.Module):
         return self.classifier(joint).squeeze(-1)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Segment scores [B, T]; rows of one valid length are scored together, unpadded."""
+        """Segment scores [B, T]; rows of one valid length are scored together, unpadded,
+        at most SCORE_SEGMENTS segments at a time (one long video's crops one by one)."""
         lengths = mask.sum(dim=1)
         scores = x.new_zeros(mask.shape)
         for length in lengths.unique().tolist():
             rows = torch.where(lengths == length)[0]
-            scores[rows, :length] = self._score(x[rows, :length])
+            for part in rows.split(max(1, SCORE_SEGMENTS // length)):
+                scores[part, :length] = self._score(x[part, :length])
         return scores
 
     def video_scores(self, scores: Tensor, mask: Tensor) -> Tensor:
