@@ -22,17 +22,19 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
+from torch import Tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 from synthvad.config import validate_config  # noqa: E402
-from synthvad.detect.data import TrainSet, Video  # noqa: E402
+from synthvad.detect.data import Batch, TrainSet, Video  # noqa: E402
 from synthvad.detect.registry import build_detector  # noqa: E402
 from synthvad.detect.train import Alpha, resolve_device, scaled_step_loss  # noqa: E402
 
@@ -61,19 +63,17 @@ def synthetic_videos(n: int, segments: int, dim: int, seed: int) -> list[Video]:
     ]
 
 
-def steps_per_second(
-    model_name: str, cfg: dict, trainset: TrainSet, batch: int, steps: int, warmup: int,
-    device: torch.device,
+def timed_steps(
+    step: Callable[[Batch], Tensor], optimizer: torch.optim.Optimizer, trainset: TrainSet,
+    batch: int, steps: int, warmup: int, device: torch.device,
 ) -> list[float]:  # fmt: skip
-    torch.manual_seed(0)
-    model = build_detector(model_name, trainset.features.shape[-1], cfg).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
-    alpha = Alpha(0.5, 0.5)
+    """Seconds of each training step after `warmup`: `batch` normal + `batch` abnormal
+    videos drawn with a fixed seed, loss = step(batch), backward, optimizer step."""
     normal = torch.where(trainset.labels == 0)[0].cpu()
     abnormal = torch.where(trainset.labels == 1)[0].cpu()
     rng = torch.Generator().manual_seed(0)
     times = []
-    for step in range(warmup + steps):
+    for i in range(warmup + steps):
         index = torch.cat(
             [
                 normal[torch.randint(len(normal), (batch,), generator=rng)],
@@ -83,15 +83,30 @@ def steps_per_second(
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        loss, _ = scaled_step_loss(model.objective(trainset.batch(index, None)), alpha)
+        loss = step(trainset.batch(index, None))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        if step >= warmup:
+        if i >= warmup:
             times.append(time.perf_counter() - start)
     return times
+
+
+def steps_per_second(
+    model_name: str, cfg: dict, trainset: TrainSet, batch: int, steps: int, warmup: int,
+    device: torch.device,
+) -> list[float]:  # fmt: skip
+    torch.manual_seed(0)
+    model = build_detector(model_name, trainset.features.shape[-1], cfg).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
+    alpha = Alpha(0.5, 0.5)
+
+    def step(data: Batch) -> Tensor:
+        return scaled_step_loss(model.objective(data), alpha)[0]
+
+    return timed_steps(step, optimizer, trainset, batch, steps, warmup, device)
 
 
 def official_steps(
@@ -113,30 +128,11 @@ def official_steps(
     net = net.to(device).train()
     criterion = mods["train"].AD_Loss()
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.999), weight_decay=5e-5)
-    normal = torch.where(trainset.labels == 0)[0].cpu()
-    abnormal = torch.where(trainset.labels == 1)[0].cpu()
-    rng = torch.Generator().manual_seed(0)
-    times = []
-    for step in range(warmup + steps):
-        index = torch.cat(
-            [
-                normal[torch.randint(len(normal), (batch,), generator=rng)],
-                abnormal[torch.randint(len(abnormal), (batch,), generator=rng)],
-            ]
-        )
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        data = trainset.batch(index, None)
-        cost, _ = criterion(net(data.x), data.labels)
-        optimizer.zero_grad()
-        cost.backward()
-        optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if step >= warmup:
-            times.append(time.perf_counter() - start)
-    return times
+
+    def step(data: Batch) -> Tensor:
+        return criterion(net(data.x), data.labels)[0]
+
+    return timed_steps(step, optimizer, trainset, batch, steps, warmup, device)
 
 
 def main() -> None:

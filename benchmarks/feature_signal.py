@@ -26,22 +26,23 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
+from synthvad.config import load_config  # noqa: E402
+from synthvad.features.jobs import params  # noqa: E402
 from synthvad.features.motion import MotionSpec  # noqa: E402
 from synthvad.features.stage import extract_videos  # noqa: E402
 from synthvad.io.shards import read_shards  # noqa: E402
 from synthvad.segments import frame_labels  # noqa: E402
 
-SEGMENTS = {"length": 16, "keep_last_partial": True}
-MOTION = {"size": [64, 64], "grid": 4, "flow_grid": 2, "orientations": 8, "moving_threshold": 0.05}
-CLIP_FEATURES = {
-    "extractor": "clip",
-    "sampling": "even",
-    "frames_per_segment": 2,
-    "stride": 4,
-    "crops": "center",
-    "ten_crop_resize": None,
-    "precision": "auto",
-}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def extractor_params(extractor: str, clip_model: str | None = None) -> dict:
+    """Stage-6 rule params of the demo config with this extractor (schema defaults)."""
+    config = load_config(ROOT / "config.yaml")
+    config["features"]["extractor"] = extractor
+    if clip_model:
+        config["clip"] = {**config["clip"], "model": clip_model, "pretrained": None}
+    return params(config)
 
 
 def groups(spec: MotionSpec) -> dict[str, slice]:
@@ -55,7 +56,7 @@ def groups(spec: MotionSpec) -> dict[str, slice]:
     }
 
 
-def features(manifest: Path, params: dict, threads: int) -> tuple[np.ndarray, pd.DataFrame]:
+def features(manifest: Path, stage_params: dict, threads: int) -> tuple[np.ndarray, pd.DataFrame]:
     """Segment features of every manifest video, with split and segment label."""
     table = pd.read_csv(manifest)
     videos = table.assign(
@@ -64,7 +65,7 @@ def features(manifest: Path, params: dict, threads: int) -> tuple[np.ndarray, pd
     runtime = {"device": "cpu", "batch_size": 32, "workers": "auto", "threads": threads}
     with tempfile.TemporaryDirectory() as tmp:
         out = f"{tmp}/part.parquet"
-        extract_videos(videos, {**params, "segments": SEGMENTS, "seed": 0}, runtime, out, False)
+        extract_videos(videos, stage_params, runtime, out, False)
         meta, feats = read_shards([out])
     order = meta.sort_values(["video_id", "segment"]).index.to_numpy()
     meta, feats = meta.loc[order].reset_index(drop=True), feats[order]
@@ -96,17 +97,17 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    spec = MotionSpec.from_config(MOTION)
-    feats, meta = features(
-        args.manifest, {"features": {"extractor": "motion", "motion": MOTION}}, args.threads
-    )
+    motion = extractor_params("motion")
+    spec = MotionSpec.from_config(motion["features"]["motion"])
+    feats, meta = features(args.manifest, motion, args.threads)
     print(f"{len(meta)} segments, {int(meta['event'].sum())} inside events")
     print("| features | segment AUC (logistic regression, test videos) |\n|---|---|")
     for name, cols in groups(spec).items():
         print(f"| {name} | {probe(feats[:, cols], meta):.3f} |")
     for model in args.clip:
-        params = {"features": CLIP_FEATURES, "clip": {"model": model, "pretrained": None}}
-        clip_feats, clip_meta = features(args.manifest, params, args.threads)
+        clip_feats, clip_meta = features(
+            args.manifest, extractor_params("clip", model), args.threads
+        )
         print(f"| CLIP {model}, random weights | {probe(clip_feats, clip_meta):.3f} |")
 
 

@@ -1,7 +1,6 @@
 """The weight-free motion extractor: shapes, determinism, response to motion, signal."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
@@ -16,6 +15,7 @@ from synthvad.io.video import VideoError, write_video
 from synthvad.segments import frame_labels, segment_bounds
 
 from .conftest import SHARED_DATA
+from .test_features import video_table
 
 SPEC = MotionSpec()
 SEG = {"length": 16, "keep_last_partial": True}
@@ -40,20 +40,6 @@ def _square_clip(step: int, n: int = 16, size: int = 64) -> np.ndarray:
 
 def _describe(frames: np.ndarray) -> torch.Tensor:
     return segment_descriptors(to_working_size(frames, SPEC)[None], SPEC)[0]
-
-
-def video_table(paths):
-    return pd.DataFrame(
-        {
-            "video_id": [p.stem for p in paths],
-            "split": "test",
-            "source": "real",
-            "method": None,
-            "label": 0,
-            "class": "normal",
-            "path": [str(p) for p in paths],
-        }
-    )
 
 
 def test_dimension_and_layout():
