@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthvad.io.atomic import atomic_dir, atomic_path
+from synthvad.io.atomic import atomic_dir, atomic_path, write_text
 from synthvad.io.shards import read_shards, write_shard
 from synthvad.io.video import VideoError, probe, read_frames, write_video
 
@@ -98,3 +98,32 @@ def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
         (tmp / "new.png").write_text("new")
     assert os.listdir(target) == ["new.png"]
     assert sorted(os.listdir(tmp_path)) == ["plots"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_outputs_get_the_mode_of_an_ordinary_write(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        write_text("x", tmp_path / "table.csv")
+        with atomic_dir(tmp_path / "plots") as tmp:
+            (tmp / "a.png").write_text("png")
+        (tmp_path / "plain.csv").write_text("x")  # what the group expects
+        (tmp_path / "plain").mkdir()
+    finally:
+        os.umask(previous)
+    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "table.csv") == mode(tmp_path / "plain.csv") == 0o666 & ~umask
+    assert mode(tmp_path / "plots") == mode(tmp_path / "plain") == 0o777 & ~umask
+
+
+def test_a_rerun_removes_the_temporaries_of_a_killed_job(tmp_path):
+    (tmp_path / ".part-real.parquet.k1ll3d.part").write_bytes(b"half a shard")
+    (tmp_path / ".plots.k1ll3d.part").mkdir()
+    (tmp_path / ".plots.k1ll3d.part" / "a.png").write_text("half")
+    (tmp_path / ".other.parquet.k1ll3d.part").write_bytes(b"another output's")
+    write_text("done", tmp_path / "part-real.parquet")
+    with atomic_dir(tmp_path / "plots") as tmp:
+        (tmp / "b.png").write_text("png")
+    assert sorted(os.listdir(tmp_path)) == [
+        ".other.parquet.k1ll3d.part", "part-real.parquet", "plots"
+    ]  # fmt: skip
