@@ -520,3 +520,11 @@ def test_default_config_runs_every_detector_and_the_papers_experiments():
         test_cfg["detectors"][e["detector"]]["model"] for e in test_cfg["experiments"].values()
     }
     assert test_models == models
+
+
+def test_identical_runs_write_identical_files(data, tmp_path):
+    for name in ("a", "b"):
+        run(data, tmp_path / name)
+    for key, path in outputs(tmp_path / "a").items():
+        other = outputs(tmp_path / "b")[key]
+        assert Path(path).read_bytes() == Path(other).read_bytes(), key

@@ -561,12 +561,15 @@ def run_experiment(
     }
     header = {
         "model": str(cfg["model"]),
-        "dim": str(test[0].features.shape[-1]),
-        "detector": json.dumps(cfg, sort_keys=True, default=str),
-        "seeds": json.dumps([m["seed"] for m in per_seed]),
+        "dim": int(test[0].features.shape[-1]),
+        "detector": cfg,
+        "seeds": [m["seed"] for m in per_seed],
     }
+    # One metadata key: safetensors writes several in hash order, so the same run would
+    # give other bytes each time.
+    metadata = {"synthvad": json.dumps(header, sort_keys=True, default=str)}
     with atomic_path(out["model"]) as tmp:
-        save_file(states, str(tmp), metadata=header)
+        save_file(states, str(tmp), metadata=metadata)
     columns = ["seed", "video_id", "frame", "score", "label"]
     write_parquet(pd.concat(scores, ignore_index=True)[columns], out["scores"])
     write_text(pd.DataFrame(histories).to_csv(index=False), out["history"])
@@ -578,13 +581,13 @@ def run_experiment(
 def load_detector(path: str, seed: int | None = None) -> nn.Module:
     """The model of `seed` (default: the first) from a run's model.safetensors, in eval mode."""
     with safe_open(path, framework="pt") as fh:
-        meta = fh.metadata()
-        seeds = json.loads(meta["seeds"])
+        meta = json.loads(fh.metadata()["synthvad"])
+        seeds = meta["seeds"]
         seed = seeds[0] if seed is None else seed
         if seed not in seeds:
             raise ValueError(f"{path}: no model for seed {seed} (seeds: {seeds})")
         prefix = f"seed{seed}/"
         state = {k[len(prefix) :]: fh.get_tensor(k) for k in fh.keys() if k.startswith(prefix)}
-    model = build_detector(meta["model"], int(meta["dim"]), json.loads(meta["detector"]))
+    model = build_detector(meta["model"], int(meta["dim"]), meta["detector"])
     model.load_state_dict(state)
     return model.eval()
