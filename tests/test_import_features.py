@@ -4,6 +4,7 @@ ground truth; inconsistent input is rejected naming the file."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -222,3 +223,17 @@ def test_unknown_test_video_names_the_file(tmp_path, caplog):
         fh.write("/elsewhere/Stealing019_x264.npy\n")
     with pytest.raises(FeatureImportError, match=r"Stealing019_x264.npy: test video .* is not in"):
         _run(tmp_path, data)
+
+
+def test_rtfm_test_list_as_shipped_windows_paths_and_crlf(tmp_path):
+    # Three lines of RTFM's list/ucf-i3d-test.list (tianyu0207/RTFM) as shipped: Windows
+    # paths of the authors' drive, CRLF line ends.
+    shipped = Path(__file__).parent / "fixtures" / "lists" / "rtfm-ucf-i3d-test.list"
+    assert b"\r\n" in shipped.read_bytes() and b"G:\\" in shipped.read_bytes()
+    data = _write(tmp_path, "t_crop_d", crops=10, suffix="_i3d")
+    data["features"]["test_list"] = str(shipped)
+    out = _run(tmp_path, data)
+    index = pd.read_parquet(out["index"])
+    assert sorted(index.loc[index.split == "test", "video_id"]) == sorted(TEST)
+    meta, feats = read_shards([out["shard"]])
+    assert set(meta["crop"]) == set(range(10))

@@ -79,6 +79,9 @@ class _Resolver:
         self.by_name: dict[str, Path] | None = None
 
     def __call__(self, entry: str, list_path: Path) -> Path:
+        # Lists written on Windows (RTFM's: G:\UCF_Test_ten_crop_i3d\X_i3d.npy) separate
+        # folders with backslashes, which no feature file name contains.
+        entry = entry.replace("\\", "/")
         path = (self.root or list_path.parent) / entry
         if path.exists() or self.root is None:
             return path
