@@ -237,3 +237,26 @@ def test_rtfm_test_list_as_shipped_windows_paths_and_crlf(tmp_path):
     assert sorted(index.loc[index.split == "test", "video_id"]) == sorted(TEST)
     meta, feats = read_shards([out["shard"]])
     assert set(meta["crop"]) == set(range(10))
+
+
+@pytest.mark.parametrize("crop_zero", ["X.npy", "X__0.npy"])
+def test_pel4vad_test_list_as_shipped(tmp_path, crop_zero):
+    # PEL4VAD's list/ucf/test.list (yujiangpu20/PEL4VAD) names crop 0 `X.npy` and crops
+    # 1-9 `X__1.npy` .. `X__9.npy`; the files on disk may be named either way for crop 0.
+    shipped = Path(__file__).parent / "fixtures" / "lists" / "pel4vad-ucf-test.list"
+    data = _write(tmp_path, "crop_files", crops=10, list_kind="base")
+    feats = tmp_path / "features"
+    (feats / "test").mkdir()
+    for name in TEST:
+        for c in range(10):
+            target = f"{name}.npy" if c == 0 and crop_zero == "X.npy" else f"{name}__{c}.npy"
+            (feats / f"{name}__{c}.npy").rename(feats / "test" / target)
+    data["features"].update(test_list=str(shipped), root=str(feats))
+    out = _run(tmp_path, data)
+    meta, feats_ = read_shards([out["shard"]])
+    explosion = meta[(meta.video_id == "Explosion039_x264") & (meta.segment == 2)]
+    # crop c of video v holds base(v) + 100 c + segment (see _features)
+    assert sorted(meta["crop"].unique()) == list(range(10))
+    values = dict(zip(explosion["crop"], feats_[explosion.index.to_numpy(), 0], strict=True))
+    base = sorted({**TRAIN, **TEST}).index("Explosion039_x264") * 1000
+    assert values == {c: base + 100 * c + 2 for c in range(10)}

@@ -138,16 +138,32 @@ def collect(features_cfg: dict[str, Any]) -> list[FeatureVideo]:
                 video = videos.setdefault(video_id, FeatureVideo(video_id, split, {}))
                 if video.split != split:
                     raise FeatureImportError(f"{file}: video {video_id!r} is in both lists")
+                if video.files.get(crop) == file:
+                    continue  # `X.npy` stood for X__0..X__9, which the list also names
                 if crop in video.files:
                     raise FeatureImportError(f"{where}: {file} listed twice")
-                if (crop is None) != (None in video.files) and video.files:
-                    raise FeatureImportError(
-                        f"{file}: video {video_id!r} has both a per-video file and crop files"
-                    )
                 video.files[crop] = file
     if not videos:
         raise FeatureImportError("the feature lists name no file")
+    for video in videos.values():
+        _pel4vad_crop_zero(video)
     return list(videos.values())
+
+
+def _pel4vad_crop_zero(video: FeatureVideo) -> None:
+    """PEL4VAD names crop 0 `X.npy` beside `X__1.npy .. X__9.npy`: the per-video file is
+    crop 0 when the crop files start at 1. Any other mix of the two is an error."""
+    crops = sorted(c for c in video.files if c is not None)
+    if None not in video.files or not crops:
+        return
+    if crops != list(range(1, len(crops) + 1)):
+        raise FeatureImportError(
+            f"{video.files[None]}: video {video.video_id!r} has both a per-video file and "
+            f"crop files {crops}"
+        )
+    crop_files = {0: video.files.pop(None), **video.files}
+    video.files.clear()
+    video.files.update(crop_files)
 
 
 def _expand_crops(path: Path, where: str, entry: str) -> list[Path]:
