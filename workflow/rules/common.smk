@@ -9,6 +9,7 @@ from synthvad.config import ConfigError, canonical, validate_config  # noqa: E40
 from synthvad.datasets import extractor_name, imports_features, stage0_inputs  # noqa: E402
 from synthvad.models import RANDOM_WEIGHTS_WARNING  # noqa: E402
 from synthvad.prompts import clip_prompt_path  # noqa: E402
+from synthvad.resources import grows, grows_with  # noqa: E402  (retries get more)
 from synthvad.synthesize import jobs as synthesis  # noqa: E402
 from synthvad.features import jobs as feature_jobs  # noqa: E402
 

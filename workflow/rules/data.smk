@@ -16,8 +16,8 @@ if config["data"]["kind"] == "demo":
             f"{LOGS}/demo_dataset.log",
         threads: 4  # videos render in parallel (capped at --cores)
         resources:
-            mem_mb=2000,
-            runtime=30,
+            mem_mb=grows(2000),
+            runtime=grows(30),
         conda:
             "../../envs/core.yaml"
         script:
@@ -41,8 +41,8 @@ if FEATURES_IMPORTED:
             f"{LOGS}/import_features.log",
         threads: 1
         resources:
-            mem_mb=4000,
-            runtime=120,
+            mem_mb=grows(4000),
+            runtime=grows(120),
         conda:
             "../../envs/core.yaml"
         script:
@@ -63,8 +63,8 @@ else:
             f"{LOGS}/index.log",
         threads: 1
         resources:
-            mem_mb=2000,
-            runtime=60,
+            mem_mb=grows(2000),
+            runtime=grows(60),
         conda:
             "../../envs/core.yaml"
         script:

@@ -14,8 +14,8 @@ rule describe:
         f"{LOGS}/describe.log",
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=60,
+        mem_mb=grows(1000),
+        runtime=grows(60),
     conda:
         "../../envs/llm.yaml"
     script:

@@ -22,8 +22,8 @@ rule detect:
         f"{LOGS}/detect/{{experiment}}.log",
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=grows(4000),
+        runtime=grows(60),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -58,8 +58,8 @@ rule report:
         f"{LOGS}/report.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=grows(2000),
+        runtime=grows(30),
     conda:
         "../../envs/core.yaml"
     script:

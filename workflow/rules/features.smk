@@ -21,8 +21,8 @@ if not FEATURES_IMPORTED:
         threads: config["features"]["threads"]
         resources:
             gpu=feature_jobs.uses_gpu(config),
-            mem_mb=8000,
-            runtime=720,
+            mem_mb=grows(8000),
+            runtime=grows(720),
         conda:
             "../../envs/torch.yaml"
         script:
@@ -40,8 +40,8 @@ if not FEATURES_IMPORTED:
             f"{LOGS}/features_real.log",
         threads: 1
         resources:
-            mem_mb=8000,
-            runtime=60,
+            mem_mb=grows(8000),
+            runtime=grows(60),
         conda:
             "../../envs/core.yaml"
         script:
@@ -63,8 +63,8 @@ rule features_synthetic_chunk:
     threads: config["features"]["threads"]
     resources:
         gpu=feature_jobs.uses_gpu(config),
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=grows(4000),
+        runtime=grows(120),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -83,8 +83,8 @@ rule features_synthetic:
         f"{LOGS}/features_synthetic.log",
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=grows(4000),
+        runtime=grows(30),
     conda:
         "../../envs/core.yaml"
     script:

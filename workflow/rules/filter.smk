@@ -22,8 +22,8 @@ rule filter_chunk:
     threads: 2
     resources:
         gpu=feature_jobs.uses_gpu(config),
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=grows(4000),
+        runtime=grows(60),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -43,8 +43,8 @@ rule filter:
         f"{LOGS}/filter.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=grows(2000),
+        runtime=grows(10),
     conda:
         "../../envs/core.yaml"
     script:

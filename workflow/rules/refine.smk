@@ -23,8 +23,8 @@ checkpoint refine:
         f"{LOGS}/refine.log",
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=60,
+        mem_mb=grows(1000),
+        runtime=grows(60),
     conda:
         "../../envs/llm.yaml"
     script:

@@ -13,8 +13,8 @@ rule retrieve:
         f"{LOGS}/retrieve.log",
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=grows(4000),
+        runtime=grows(60),
     conda:
         "../../envs/torch.yaml"
     script:

@@ -23,12 +23,12 @@ if not SYNTHESIS_BATCHES:
         threads: lambda wildcards: synthesis.threads(config, wildcards.generator)
         resources:
             gpu=lambda wildcards: synthesis.resources(config, wildcards.generator, 1)["gpu"],
-            mem_mb=lambda wildcards: synthesis.resources(config, wildcards.generator, 1)[
-                "mem_mb"
-            ],
-            runtime=lambda wildcards: synthesis.resources(config, wildcards.generator, 1)[
-                "runtime"
-            ],
+            mem_mb=grows_with(
+                lambda wildcards: synthesis.resources(config, wildcards.generator, 1)["mem_mb"]
+            ),
+            runtime=grows_with(
+                lambda wildcards: synthesis.resources(config, wildcards.generator, 1)["runtime"]
+            ),
         conda:
             lambda wildcards: synthesis.conda_env(wildcards.generator)
         script:
@@ -53,8 +53,8 @@ for batch in SYNTHESIS_BATCHES:
         threads: synthesis.threads(config, batch.generator)
         resources:
             gpu=batch_resources["gpu"],
-            mem_mb=batch_resources["mem_mb"],
-            runtime=batch_resources["runtime"],
+            mem_mb=grows(batch_resources["mem_mb"]),
+            runtime=grows(batch_resources["runtime"]),
         conda:
             synthesis.conda_env(batch.generator)
         script:
