@@ -130,3 +130,16 @@ def test_a_prompt_file_must_name_its_own_clip(tmp_path):
     other.write_text("{")
     with pytest.raises(prompts.RefineError, match="unreadable"):
         prompts.read_clip_prompts([other])
+
+
+def test_a_truncated_initial_image_is_named_with_a_fix_that_works(tmp_path):
+    images = _init_images(tmp_path)
+    planned = ["pavad-fighting-000", "pavad-normal-000"]
+    _, files = _refine(tmp_path, images, planned)
+    png = tmp_path / "normal_000.png"
+    png.write_bytes(png.read_bytes()[:-40])  # cut inside the image data
+    advice = r"normal_000.png cannot be decoded .*snakemake --forcerun retrieve"
+    with pytest.raises(prompts.RefineError, match=advice):
+        prompts.read_clip_prompts(files[1:])  # the synthesis job
+    with pytest.raises(prompts.RefineError, match=advice):
+        _refine(tmp_path, images, planned, out="again")  # rerunning refine does not hide it

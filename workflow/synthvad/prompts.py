@@ -31,6 +31,21 @@ class RefineError(ValueError):
     pass
 
 
+def check_image(path: str | Path, where: str) -> None:
+    """Decode an initial image fully; a broken one stops with its name and the command that
+    makes it again (hashing alone would accept a truncated file)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise RefineError(
+            f"{where}: initial image {path} cannot be decoded ({exc}); recreate it with "
+            "snakemake --forcerun retrieve"
+        ) from exc
+
+
 def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -49,6 +64,7 @@ def clip_record(row: dict[str, Any]) -> dict[str, Any]:
     if image:
         if not Path(image).is_file():
             raise RefineError(f"clip {record['clip_id']}: initial image {image} does not exist")
+        check_image(image, f"clip {record['clip_id']}")
         record["init_image_sha256"] = file_sha256(image)
     return record
 
@@ -99,6 +115,8 @@ def read_clip_prompts(clip_files: Sequence[str | Path]) -> dict[str, dict[str, A
         expected = record.get("init_image_sha256")
         if expected and not Path(record["init_image"]).is_file():
             raise RefineError(f"{path}: initial image {record['init_image']} is missing")
+        if expected:
+            check_image(record["init_image"], str(path))
         if expected and file_sha256(record["init_image"]) != expected:
             raise RefineError(
                 f"{path}: initial image {record['init_image']} changed after refine ran; "
