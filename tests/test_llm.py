@@ -288,9 +288,20 @@ def test_refine_validation():
         ("Generate fighting behavior. Then they leave.", "2 sentences"),
         ("Generate fighting behavior, manifested as " + "very " * 20, "more than 20"),
         ("Generate fighting behavior while the camera pans left", "camera motion"),
+        ("Generate abnormal behavior, manifested as a man shouting.", "for this fighting clip"),
+        ("Generate running behavior, manifested as a man sprinting.", "for this fighting clip"),
     ]:
         with pytest.raises(InvalidAnswer, match=problem):
             check(answer)
+
+
+def test_refine_accepts_its_own_class_in_either_spelling():
+    check = refine_vlm.validate("road_accident", max_words=20)
+    answer = "Generate road  accident behaviour manifested as two cars colliding at the crossing"
+    assert check(answer) == answer.replace("  ", " ")
+    assert refine_vlm.validate("normal", 20)(
+        "Generate normal behavior, manifested as people walking"
+    )
 
 
 def test_redact_removes_the_key_and_echoed_parts():

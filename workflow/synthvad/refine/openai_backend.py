@@ -55,6 +55,9 @@ def instruction(cls: str) -> str:
 
 
 def validate(cls: str, max_words: int):
+    words = r"\s+".join(re.escape(w) for w in cls.replace("_", " ").split())
+    own_pattern = re.compile(rf"generate\s+{words}\s+behaviou?r\s*,?\s*manifested\s+as\b", re.I)
+
     def check(text: str) -> str:
         phrase = " ".join(text.split()).strip(QUOTES + " ")
         if not phrase:
@@ -70,6 +73,13 @@ def validate(cls: str, max_words: int):
             )
         if motion := CAMERA_MOTION.search(phrase):
             raise InvalidAnswer(f"the answer describes camera motion ({motion.group(0)!r})")
+        if not own_pattern.match(phrase):
+            # A VLM may answer with another class ("Generate abnormal behavior, ...").
+            opening = " ".join(phrase.split()[:5])
+            raise InvalidAnswer(
+                f'the answer must complete "{pattern(cls)} ..." for this {cls} clip, '
+                f'not "{opening} ..."'
+            )
         return phrase.rstrip(".")
 
     return check
