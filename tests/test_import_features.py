@@ -88,6 +88,7 @@ def _write(tmp_path, layout: str, crops: int = 3, suffix: str = "", list_kind: s
             "layout": "auto",
             "name_suffix": suffix,
             "crops": None,
+            "gt_padding": "repeat_last",
         },
     }
 
@@ -260,3 +261,40 @@ def test_pel4vad_test_list_as_shipped(tmp_path, crop_zero):
     values = dict(zip(explosion["crop"], feats_[explosion.index.to_numpy(), 0], strict=True))
     base = sorted({**TRAIN, **TEST}).index("Explosion039_x264") * 1000
     assert values == {c: base + 100 * c + 2 for c in range(10)}
+
+
+def test_gt_padding_conventions_by_hand():
+    from synthvad.datasets.common import pad_intervals
+
+    # A 37-frame mask anomalous from frame 30 to its end, features of 3 x 16 = 48 frames.
+    assert pad_intervals([(5, 9), (30, 37)], 37, 48, "repeat_last") == [(5, 9), (30, 48)]
+    assert pad_intervals([(5, 9), (30, 37)], 37, 48, "normal") == [(5, 9), (30, 37)]
+    assert pad_intervals([(5, 9)], 37, 48, "repeat_last") == [(5, 9)]  # last label 0
+    assert pad_intervals([(30, 37)], None, 48, "repeat_last") == [(30, 37)]  # no mask length
+
+
+@pytest.mark.parametrize(("padding", "end"), [("repeat_last", 48), ("normal", 37)])
+def test_shanghaitech_masks_pad_as_configured(tmp_path, padding, end):
+    masks = tmp_path / "ann" / "test_frame_mask"
+    masks.mkdir(parents=True)
+    mask = np.zeros(37, np.int8)
+    mask[30:] = 1  # anomalous up to the last annotated frame
+    np.save(masks / "01_0055.npy", mask)
+    feats = tmp_path / "features"
+    feats.mkdir()
+    for name, n_segments in (("01_0055", 3), ("01_001", 4)):
+        np.save(feats / f"{name}.npy", np.ones((n_segments, DIM), np.float32))
+    (tmp_path / "train.list").write_text("01_001.npy\n")
+    (tmp_path / "test.list").write_text("01_0055.npy\n")
+    data = {
+        "kind": "shanghaitech",
+        "annotations": str(tmp_path / "ann"),
+        "features": {
+            "extractor": "i3d", "train_list": str(tmp_path / "train.list"),
+            "test_list": str(tmp_path / "test.list"), "root": str(feats), "layout": "auto",
+            "name_suffix": "", "crops": None, "gt_padding": padding,
+        },
+    }  # fmt: skip
+    out = _run(tmp_path, data)
+    gt = pd.read_parquet(out["gt"])
+    assert gt[["video_id", "start", "end"]].values.tolist() == [["01_0055", 30, end]]

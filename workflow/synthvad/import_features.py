@@ -28,7 +28,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from synthvad.datasets import benchmark
-from synthvad.datasets.common import DatasetError, VideoLabel, read_lines
+from synthvad.datasets.common import DatasetError, VideoLabel, pad_intervals, read_lines
 from synthvad.index import write_index
 from synthvad.io.shards import shard_writer
 
@@ -399,7 +399,10 @@ def import_features(
                     "height": None,
                 }
             )
-            for start, end in _clip_intervals(video.video_id, info.intervals, n_frames):
+            padded = pad_intervals(
+                info.intervals, info.annotated_frames, n_frames, fcfg["gt_padding"]
+            )
+            for start, end in _clip_intervals(video.video_id, padded, n_frames):
                 gt_rows.append({"video_id": video.video_id, "start": start, "end": end})
         if buffered:
             append(*_concat(buffered))

@@ -26,6 +26,7 @@ class VideoLabel:
     cls: str
     scene: str
     intervals: list[tuple[int, int]] = field(default_factory=list)  # [start, end) frames
+    annotated_frames: int | None = None  # frames a per-frame mask covers (ShanghaiTech)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,23 @@ def interval_pairs(
             raise DatasetError(f"{where}: bad interval ({start}, {end})")
         pairs.append((start, end))
     return pairs
+
+
+GT_PADDING = ("repeat_last", "normal")
+
+
+def pad_intervals(
+    intervals: list[tuple[int, int]], annotated: int | None, n_frames: int, padding: str
+) -> list[tuple[int, int]]:
+    """Intervals over the `n_frames` the features cover when a per-frame annotation of
+    `annotated` frames ends inside the last segment: `repeat_last` continues the last
+    label to n_frames (RTFM's gt-sh.npy, behind published ShanghaiTech numbers),
+    `normal` leaves the padded frames normal."""
+    if padding not in GT_PADDING:
+        raise ValueError(f"gt padding {padding!r} is not one of {GT_PADDING}")
+    if padding == "normal" or annotated is None or n_frames <= annotated:
+        return list(intervals)
+    return [(s, n_frames if e == annotated else e) for s, e in intervals]
 
 
 def intervals_from_mask(mask: np.ndarray) -> list[tuple[int, int]]:

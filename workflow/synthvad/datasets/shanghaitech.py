@@ -68,11 +68,13 @@ class Annotations:
                     f"{self.mask_dir / (video_id + '.npy')}"
                 )
             return VideoLabel(0, "Normal", scene)
-        intervals = intervals_from_mask(read_mask(self.masks[video_id]))
+        mask = read_mask(self.masks[video_id])
+        intervals = intervals_from_mask(mask)
         if not intervals:
-            return VideoLabel(0, "Normal", scene)
+            return VideoLabel(0, "Normal", scene, annotated_frames=len(mask))
         # Training labels are weak (video level): only test intervals are used.
-        return VideoLabel(1, "Anomaly", scene, intervals if split == "test" else [])
+        kept = intervals if split == "test" else []
+        return VideoLabel(1, "Anomaly", scene, kept, annotated_frames=len(mask))
 
 
 def load(annotations: str | Path) -> Annotations:
