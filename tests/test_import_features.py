@@ -298,3 +298,25 @@ def test_shanghaitech_masks_pad_as_configured(tmp_path, padding, end):
     out = _run(tmp_path, data)
     gt = pd.read_parquet(out["gt"])
     assert gt[["video_id", "start", "end"]].values.tolist() == [["01_0055", 30, end]]
+
+
+def test_urdmu_lists_as_shipped(tmp_path):
+    # Lines of UR-DMU's list/UCF_Train.list and UCF_Test.list (henrryzh1/UR-DMU): every
+    # crop file listed, under per-class folders of a `dataset/` root.
+    lists = Path(__file__).parent / "fixtures" / "lists"
+    data = _write(tmp_path, "crop_files", crops=10, list_kind="base")
+    feats = tmp_path / "features"
+    for list_name in ("urdmu-UCF_Train.list", "urdmu-UCF_Test.list"):
+        for line in (lists / list_name).read_text().split():
+            target = tmp_path / line
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (feats / Path(line).name).rename(target)
+    data["features"].update(
+        train_list=str(lists / "urdmu-UCF_Train.list"),
+        test_list=str(lists / "urdmu-UCF_Test.list"),
+        root=str(tmp_path),
+    )
+    out = _run(tmp_path, data)
+    index = pd.read_parquet(out["index"])
+    assert sorted(index["video_id"]) == sorted({**TRAIN, **TEST})
+    assert set(read_shards([out["shard"]])[0]["crop"]) == set(range(10))
