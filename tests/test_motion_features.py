@@ -17,13 +17,16 @@ from synthvad.segments import frame_labels, segment_bounds
 from .conftest import SHARED_DATA
 from .test_features import video_table
 
-SPEC = MotionSpec()
 SEG = {"length": 16, "keep_last_partial": True}
-MOTION_CFG = {"size": [64, 64], "grid": 4, "flow_grid": 2, "orientations": 8}
-PARAMS = {
-    "features": {"extractor": "motion", "motion": {**MOTION_CFG, "moving_threshold": 0.05}},
-    "segments": SEG,
+MOTION_CFG = {
+    "size": [64, 64],
+    "grid": 4,
+    "flow_grid": 2,
+    "orientations": 8,
+    "moving_threshold": 0.05,
 }
+SPEC = MotionSpec.from_config(MOTION_CFG)
+PARAMS = {"features": {"extractor": "motion", "motion": MOTION_CFG}, "segments": SEG}
 RUNTIME = {"device": "cpu", "batch_size": 16, "workers": 0, "threads": 1}
 REAL_VIDEOS = sorted((SHARED_DATA / "videos").glob("*.mp4"))
 N_MOTION = 4 * 16 + 4 * 8 + 1  # entries before the colour moments
@@ -147,3 +150,7 @@ def test_the_descriptors_carry_event_signal():
     assert _probe_auc(lambda frames: _describe(frames).numpy()) > 0.75
     # The same probe on a feature that carries nothing stays at chance.
     assert _probe_auc(lambda frames: np.ones(4)) == pytest.approx(0.5)
+
+
+def test_the_schema_defaults_are_the_documented_descriptor(default_config):
+    assert MotionSpec.from_config(default_config["features"]["motion"]) == SPEC  # D = 193

@@ -48,14 +48,14 @@ READ_FRAMES = 64  # frames decoded per read (whole segments): bounds memory on l
 
 @dataclass(frozen=True)
 class MotionSpec:
-    """features.motion: the descriptor's geometry."""
+    """features.motion: the descriptor's geometry (defaults: the config schema)."""
 
-    grid: int = 4
-    height: int = 64
-    width: int = 64
-    flow_grid: int = 2
-    orientations: int = 8
-    moving_threshold: float = 0.05
+    grid: int
+    height: int
+    width: int
+    flow_grid: int
+    orientations: int
+    moving_threshold: float
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> MotionSpec:
