@@ -78,8 +78,8 @@ def from_official(state: dict[str, Tensor], layers: int) -> dict[str, Tensor]:
     return out
 
 
-def topk_count(length: int) -> int:
-    """UR-DMU's k = T // 16 + 1 segments of a T-segment video."""
+def topk_count(length: int | Tensor) -> int | Tensor:
+    """UR-DMU's k = T // 16 + 1 segments of a T-segment video (or a tensor of lengths)."""
     return length // 16 + 1
 
 
@@ -228,7 +228,7 @@ class URDMU(nn.Module):
         return scores
 
     def video_scores(self, scores: Tensor, mask: Tensor) -> Tensor:
-        return losses.topk_mean(scores, mask, mask.sum(dim=1) // 16 + 1)
+        return losses.topk_mean(scores, mask, topk_count(mask.sum(dim=1)))
 
     def terms(self, x: Tensor, labels: Tensor, noise: Tensor | None = None) -> dict[str, Tensor]:
         """The released training path on full-length rows: outputs and per-video terms.

@@ -37,12 +37,12 @@ from tqdm import tqdm
 
 from synthvad.features.extract import VideoFeatures
 from synthvad.features.loader import VideoTask
-from synthvad.features.sampling import VideoPlan
+from synthvad.features.sampling import VideoPlan, plan_video
 from synthvad.io.video import VideoError, probe, read_frames
-from synthvad.segments import segment_bounds
 
 log = logging.getLogger(__name__)
 
+EVERY_FRAME = {"sampling": "all"}  # features.sampling of the clip extractor, as motion reads
 READ_FRAMES = 64  # frames decoded per read (whole segments): bounds memory on long videos
 
 
@@ -132,21 +132,22 @@ def segment_descriptors(frames: Tensor, spec: MotionSpec) -> Tensor:
 def video_descriptors(path: str, plan: VideoPlan, spec: MotionSpec) -> np.ndarray:
     """Every segment of one video -> float32 [T, D], decoding about READ_FRAMES at a time."""
     out = np.zeros((plan.n_segments, spec.dim), dtype=np.float32)
+    lengths = plan.segment_frames
     seg = 0
     while seg < plan.n_segments:
         # Whole segments per read; segments of one length are described in one call.
         first, frames = seg, 0
-        while seg < plan.n_segments and (frames == 0 or frames + _length(plan, seg) <= READ_FRAMES):
-            frames += _length(plan, seg)
+        while seg < plan.n_segments and (frames == 0 or frames + lengths[seg] <= READ_FRAMES):
+            frames += lengths[seg]
             seg += 1
         start, end = plan.bounds[first][0], plan.bounds[seg - 1][1]
         block = to_working_size(read_frames(path, list(range(start, end))), spec)
         # Consecutive segments of one length (all but a partial last one) in one call.
         offset, j = 0, first
         while j < seg:
-            length = _length(plan, j)
+            length = lengths[j]
             k = j
-            while k < seg and _length(plan, k) == length:
+            while k < seg and lengths[k] == length:
                 k += 1
             count = k - j
             chunk = block[offset : offset + count * length].view(count, length, *block.shape[1:])
@@ -154,17 +155,6 @@ def video_descriptors(path: str, plan: VideoPlan, spec: MotionSpec) -> np.ndarra
             offset += count * length
             j = k
     return out
-
-
-def _length(plan: VideoPlan, segment: int) -> int:
-    start, end = plan.bounds[segment]
-    return end - start
-
-
-def motion_plan(n_frames: int, segments_cfg: Mapping[str, Any]) -> VideoPlan:
-    """Every frame of every segment (the descriptors need consecutive frames)."""
-    bounds = segment_bounds(n_frames, segments_cfg["length"], segments_cfg["keep_last_partial"])
-    return VideoPlan(bounds=tuple(bounds), samples=tuple(tuple(range(s, e)) for s, e in bounds))
 
 
 class MotionVideos(IterableDataset):
@@ -185,7 +175,8 @@ class MotionVideos(IterableDataset):
         plan = VideoPlan(bounds=(), samples=())
         try:
             n_frames = task.n_frames if task.n_frames is not None else probe(task.path).n_frames
-            plan = motion_plan(n_frames, self.segments_cfg)
+            # Every frame of every segment: the descriptors need consecutive frames.
+            plan = plan_video(n_frames, self.segments_cfg, EVERY_FRAME)
             features = video_descriptors(task.path, plan, self.spec)
         except VideoError as exc:
             return VideoFeatures(
