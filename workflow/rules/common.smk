@@ -125,6 +125,14 @@ def detector_config(wildcards):
     return canonical(config["detectors"][config["experiments"][wildcards.experiment]["detector"]])
 
 
+def experiment_text_bank(wildcards):
+    """LAP's class-text bank, for the experiments whose detector makes pseudo labels."""
+    detector = config["detectors"][config["experiments"][wildcards.experiment]["detector"]]
+    if detector["model"] == "lap" and detector["pseudo_labels"] != "off":
+        return [f"{R}/class_text_bank.npy"]
+    return []
+
+
 def report_warnings():
     warnings = []
     clip_used = not FEATURES_IMPORTED or METHODS  # imported features need no CLIP alone

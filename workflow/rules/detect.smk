@@ -2,9 +2,27 @@
 # compare the experiments. Per-seed results live inside each run's files (a seed column).
 
 
+rule class_text_bank:
+    output:
+        f"{R}/class_text_bank.npy",
+    params:
+        config=sub_config("classes", "clip", "seed"),
+    log:
+        f"{LOGS}/class_text_bank.log",
+    threads: 1
+    resources:
+        mem_mb=grows(4000),
+        runtime=grows(30),
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        STAGE
+
+
 rule detect:
     input:
         shards=experiment_shards,
+        bank=experiment_text_bank,
         ground_truth=f"{R}/ground_truth.parquet",
         index=f"{R}/index.parquet",
     output:

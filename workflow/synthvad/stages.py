@@ -172,6 +172,12 @@ def features_synthetic(smk: Any) -> None:
     )
 
 
+def class_text_bank(smk: Any) -> None:
+    from synthvad import text_bank
+
+    text_bank.run(smk.params.config, smk.output[0])
+
+
 def detect(smk: Any) -> None:
     from synthvad.detect.train import run_experiment
 
@@ -186,6 +192,7 @@ def detect(smk: Any) -> None:
         seed=smk.params.seed,
         out=dict(smk.output.items()),
         threads=int(smk.threads),
+        text_bank_path=next(iter(smk.input.bank), None),
     )
 
 
@@ -228,6 +235,7 @@ STAGES: dict[str, Callable[[Any], None]] = {
     "features_real": features_real,
     "features_synthetic_chunk": features_synthetic_chunk,
     "features_synthetic": features_synthetic,
+    "class_text_bank": class_text_bank,
     "detect": detect,
     "report": report,
 }

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from synthvad.detect.lap import LAP
 from synthvad.detect.models import FeatureAutoencoder, MILRanking, TopKBCE
 from synthvad.detect.urdmu import DARM, URDMU
 
@@ -13,6 +14,7 @@ from synthvad.detect.urdmu import DARM, URDMU
 DETECTORS: dict[str, Callable[[int, dict], nn.Module]] = {
     "mil_ranking": MILRanking,
     "topk_bce": TopKBCE,
+    "lap": LAP,
     "urdmu": URDMU,
     "darm": DARM,
     "spr_unsupervised": FeatureAutoencoder,

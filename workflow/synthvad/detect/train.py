@@ -37,6 +37,7 @@ from synthvad.detect.data import (
     select_training,
     split_validation,
 )
+from synthvad.detect.lap import text_bank_from_file, vlr_factor
 from synthvad.detect.models import Objective
 from synthvad.detect.registry import build_detector, fixed_length
 from synthvad.io.atomic import atomic_path, write_json, write_parquet, write_text
@@ -112,14 +113,18 @@ class Alpha(nn.Module):
         return float(self.forward().detach())
 
 
-def scaled_step_loss(objective: Objective, alpha: Alpha) -> tuple[Tensor, dict[str, Tensor]]:
+def scaled_step_loss(
+    objective: Objective, alpha: Alpha, schedule: float = 1.0
+) -> tuple[Tensor, dict[str, Tensor]]:
     """Eq. 6-7 on the objective's samples (+ its regularisers, + alpha's own objective).
 
-    The model sees alpha as a constant weight. A learnable alpha is trained only by
-    losses.alpha_objective, which has no trivial minimum at 0 (see there).
+    The model sees alpha (times `schedule`, GV-VAD's VLR warm-up factor) as a constant
+    weight. A learnable alpha is trained only by losses.alpha_objective, which has no
+    trivial minimum at 0 (see there).
     """
     a = alpha().to(objective.per_sample.device)
-    scaled = losses.scale_synthetic(objective.per_sample, objective.n_synthetic, a.detach())
+    weight = a.detach() * schedule
+    scaled = losses.scale_synthetic(objective.per_sample, objective.n_synthetic, weight)
     loss = losses.total_loss(scaled) + objective.regularizer
     synthetic = objective.n_synthetic > 0
     if alpha.learnable and bool(synthetic.any()) and bool((~synthetic).any()):
@@ -234,8 +239,11 @@ def fit_weak(
     protocol: dict,
     seed: int,
     device: torch.device,
+    text_bank: Tensor | None = None,
 ) -> tuple[nn.Module, dict, list[dict]]:
-    """Balanced normal/abnormal batches, SSLS-scaled objective, epoch chosen on validation."""
+    """Balanced normal/abnormal batches, SSLS-scaled objective, epoch chosen on validation.
+
+    `text_bank` is LAP's class-text bank [K, E] (the class_text_bank rule's output)."""
     name = experiment_name(experiment)
     torch.manual_seed(seed)  # model init, dropout, the uncertainty samples
     segments = int(protocol["train_segments"])
@@ -243,6 +251,8 @@ def fit_weak(
     trainset = TrainSet(train, segments, labelled=True, exact_length=exact)
     model = build_detector(str(cfg["model"]), trainset.features.shape[-1], cfg)
     model.norm.fit(trainset.valid_segments())
+    if text_bank is not None:
+        model.set_bank(text_bank)
     if cfg.get("init_from"):
         model.load_released(str(cfg["init_from"]))
         log.info("%s seed %d: weights from %s", name, seed, cfg["init_from"])
@@ -273,12 +283,20 @@ def fit_weak(
     )
     selector, history = EpochSelector(), []
     epochs = int(cfg["epochs"])
+    # GV-VAD's VLR schedule (LAP only): a factor on alpha by step.
+    vlr_strategy, total_steps = (
+        getattr(model, "vlr_strategy", "none"),
+        epochs * sampler.steps_per_epoch,
+    )
+    step = 0
     for epoch in tqdm(range(1, epochs + 1), desc=f"train {name} seed {seed}", unit="epoch"):
         model.train()
         sums: dict[str, float] = defaultdict(float)
         for _ in range(sampler.steps_per_epoch):
+            step += 1
             batch = trainset.batch(sampler.next_index(), crops)
-            loss, parts = scaled_step_loss(model.objective(batch), alpha)
+            schedule = vlr_factor(step, total_steps, vlr_strategy)
+            loss, parts = scaled_step_loss(model.objective(batch), alpha, schedule)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -486,6 +504,7 @@ def run_experiment(
     seed: int,
     out: dict[str, str],
     threads: int | None = None,
+    text_bank_path: str | None = None,
 ) -> dict:
     """Train the experiment's detector for every seed; write out["model"|"scores"|"metrics"|
     "history"]: all seeds' weights, frame scores and epoch logs (a `seed` column), and
@@ -514,6 +533,10 @@ def run_experiment(
             f"e.g. {lacking[0]!r}"
         )
     fit = fit_unsupervised if cfg["model"] == "spr_unsupervised" else fit_weak
+    needs_bank = cfg["model"] == "lap" and cfg.get("pseudo_labels", "released") != "off"
+    if needs_bank and not text_bank_path:
+        raise ValueError(f"experiment {name!r}: lap's pseudo labels need the class-text bank")
+    extra = {"text_bank": text_bank_from_file(text_bank_path)} if needs_bank else {}
 
     per_seed, scores, histories, states = [], [], [], {}
     with deterministic(threads):
@@ -525,7 +548,9 @@ def run_experiment(
                 "%s seed %d: %d train videos %s, %d validation, %d test",
                 name, s, len(train), count_videos(train), len(val), len(test),
             )  # fmt: skip
-            model, selection, history = fit(train, val, experiment, cfg, protocol, s, device)
+            model, selection, history = fit(
+                train, val, experiment, cfg, protocol, s, device, **extra
+            )
             frames = score_test(
                 model, test, index, intervals, segment_cfg, device, int(cfg["batch_size"])
             )
