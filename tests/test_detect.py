@@ -566,3 +566,63 @@ def test_lap_bank_of_other_dims_is_named(data, tmp_path):
             data["shards"], data["gt"], data["index"], experiment,
             {**DETECTORS["lap"], "epochs": 1}, PROTOCOL, SEGMENT_CFG, 0, outputs(tmp_path),
         )  # fmt: skip
+
+
+def test_feature_store_gives_the_in_memory_videos_batches_and_scores(data, tmp_path):
+    from synthvad.detect.data import TrainSet, average_crops, load_videos
+    from synthvad.detect.store import StoredFeatures, build_store
+
+    stores = []
+    for i, shard in enumerate(data["shards"]):
+        stores.append(str(tmp_path / f"store{i}"))
+        build_store([shard], stores[-1])
+    in_memory, stored = load_videos(data["shards"]), load_videos(stores)
+    assert [v.video_id for v in stored] == [v.video_id for v in in_memory]
+    for a, b in zip(in_memory, stored, strict=True):
+        assert isinstance(b.features, StoredFeatures) and b.features.shape == a.features.shape
+        assert (a.split, a.source, a.method, a.label, a.cls) == (
+            b.split,
+            b.source,
+            b.method,
+            b.label,
+            b.cls,
+        )  # noqa: E501
+        np.testing.assert_array_equal(np.asarray(b.features), a.features)
+        np.testing.assert_array_equal(b.segment_frames, a.segment_frames)
+    for exact in (False, True):
+        a = TrainSet(average_crops(in_memory), 16, labelled=True, exact_length=exact)
+        b = TrainSet(average_crops(stored), 16, labelled=True, exact_length=exact)
+        index = torch.tensor([0, 5, 9, 3])
+        assert torch.equal(a.batch(index, None).x, b.batch(index, None).x)
+        assert torch.equal(a.mask, b.mask)
+    # the whole experiment, from stores: the same scores and metrics
+    experiment = {"name": "store", "real_abnormal": True, "synthetic": ["gvvad"], "alpha": 0.5}
+    run(data, tmp_path / "memory", experiment)
+    run({**data, "shards": stores}, tmp_path / "stored", experiment)
+    for key in ("scores", "metrics"):
+        assert (
+            Path(outputs(tmp_path / "memory")[key]).read_bytes()
+            == Path(outputs(tmp_path / "stored")[key]).read_bytes()
+        ), key
+
+
+def test_feature_store_float16_and_checks(data, tmp_path):
+    from synthvad.detect.data import load_videos
+    from synthvad.detect.store import build_store
+
+    build_store(data["shards"], str(tmp_path / "half"), dtype="float16")
+    half = {v.video_id: np.asarray(v.features) for v in load_videos([str(tmp_path / "half")])}
+    full = {v.video_id: v.features for v in load_videos(data["shards"])}
+    for video_id, features in full.items():
+        np.testing.assert_allclose(half[video_id], features, rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="dtype"):
+        build_store(data["shards"], str(tmp_path / "x"), dtype="int8")
+    with pytest.raises(ValueError, match="two shards"):
+        build_store([data["shards"][0], data["shards"][0]], str(tmp_path / "twice"))
+    assert not (tmp_path / "twice").exists()  # nothing half-written
+    with pytest.raises(ValueError, match="not both"):
+        load_videos([str(tmp_path / "half"), data["shards"][0]])
+    truncated = tmp_path / "half" / "features.npy"
+    truncated.write_bytes(truncated.read_bytes()[:-2])
+    with pytest.raises(ValueError, match="bytes, expected"):
+        load_videos([str(tmp_path / "half")])

@@ -90,7 +90,14 @@ def test_second_run_does_nothing(finished_run):
 def test_filter_threshold_reruns_filter_and_downstream_only(finished_run):
     set_key(finished_run, "filter", "min_motion", 0.25)
     assert planned_jobs(finished_run) == Counter(
-        {"filter": 1, "features_synthetic": 1, "detect": 3, "report": 1, "all": 1}
+        {
+            "filter": 1,
+            "features_synthetic": 1,
+            "feature_store": 1,
+            "detect": 4,
+            "report": 1,
+            "all": 1,
+        }
     )
 
 
@@ -99,7 +106,7 @@ def test_detector_setting_reruns_only_the_experiments_using_it(finished_run):
     set_key(finished_run, "detectors.topk_bce", "lr", 0.002)  # experiments real and gvvad
     assert planned_jobs(finished_run) == Counter({"detect": 2, "report": 1, "all": 1})
     set_key(finished_run, "detect", "val_fraction", 0.3)  # the protocol: every experiment
-    assert planned_jobs(finished_run) == Counter({"detect": 6, "report": 1, "all": 1})
+    assert planned_jobs(finished_run) == Counter({"detect": 7, "report": 1, "all": 1})
 
 
 def test_adding_clips_makes_only_the_new_clips(finished_run):

@@ -108,11 +108,10 @@ def chunk_clips(chunks):
     return inputs
 
 
-def experiment_shards(wildcards):
-    shards = [f"{R}/features/{EXTRACTOR}/part-real.parquet"]
-    if config["experiments"][wildcards.experiment]["synthetic"]:
-        shards.append(f"{R}/features/{EXTRACTOR}/part-synthetic.parquet")
-    return shards
+def experiment_stores(wildcards):
+    """The feature stores (real, and synthetic when used) an experiment trains and tests on."""
+    parts = ["real"] + (["synthetic"] if config["experiments"][wildcards.experiment]["synthetic"] else [])
+    return [f"{R}/features/{EXTRACTOR}/store-{part}" for part in parts]
 
 
 def experiment_config(wildcards):

@@ -2,6 +2,27 @@
 # compare the experiments. Per-seed results live inside each run's files (a seed column).
 
 
+rule feature_store:
+    input:
+        f"{R}/features/{EXTRACTOR}/part-{{part}}.parquet",
+    output:
+        directory(f"{R}/features/{EXTRACTOR}/store-{{part}}"),
+    wildcard_constraints:
+        part="real|synthetic",
+    params:
+        dtype=config["detect"]["store_dtype"],
+    log:
+        f"{LOGS}/feature_store/{{part}}.log",
+    threads: 1
+    resources:
+        mem_mb=grows(4000),
+        runtime=grows(60),
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        STAGE
+
+
 rule class_text_bank:
     output:
         f"{R}/class_text_bank.npy",
@@ -21,7 +42,7 @@ rule class_text_bank:
 
 rule detect:
     input:
-        shards=experiment_shards,
+        stores=experiment_stores,
         bank=experiment_text_bank,
         ground_truth=f"{R}/ground_truth.parquet",
         index=f"{R}/index.parquet",

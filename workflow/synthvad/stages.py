@@ -172,6 +172,12 @@ def features_synthetic(smk: Any) -> None:
     )
 
 
+def feature_store(smk: Any) -> None:
+    from synthvad.detect.store import build_store
+
+    build_store([smk.input[0]], smk.output[0], smk.params.dtype)
+
+
 def class_text_bank(smk: Any) -> None:
     from synthvad import text_bank
 
@@ -182,7 +188,7 @@ def detect(smk: Any) -> None:
     from synthvad.detect.train import run_experiment
 
     run_experiment(
-        shard_paths=list(smk.input.shards),
+        feature_paths=list(smk.input.stores),
         ground_truth_path=smk.input.ground_truth,
         index_path=smk.input.index,
         experiment=smk.params.experiment,
@@ -235,6 +241,7 @@ STAGES: dict[str, Callable[[Any], None]] = {
     "features_real": features_real,
     "features_synthetic_chunk": features_synthetic_chunk,
     "features_synthetic": features_synthetic,
+    "feature_store": feature_store,
     "class_text_bank": class_text_bank,
     "detect": detect,
     "report": report,

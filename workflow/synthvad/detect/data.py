@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ class Video:
     source: str
     method: str | None
     label: int
-    features: np.ndarray  # float32 [C, T, D]: crops x segments x feature
+    features: np.ndarray  # float32 [C, T, D]: crops x segments x feature (or StoredFeatures)
     segment_frames: np.ndarray  # int64 [T], frames each segment covers
     cls: str | None = None  # anomaly class (shard column `class`), None when unknown
 
@@ -46,60 +47,126 @@ def experiment_name(experiment: dict) -> str:
     return str(experiment.get("name", "<unnamed experiment>"))
 
 
-def load_videos(shard_paths: list[str]) -> list[Video]:
-    """Read shards into one Video per video id (sorted), keeping every crop."""
-    meta, feats = read_shards(shard_paths)
-    meta = meta.reset_index(drop=True)
-    bad_source = set(meta["source"].unique()) - {"real", "synthetic"}
+def video_table(meta: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Check shard rows (no features) and describe their videos.
+
+    Returns `order`, the row order sorted by (video_id, crop, segment), and one row per
+    video (sorted by id): its VIDEO_COLUMNS (`class` as `cls`), `crops`, `segments`, `row` (its first row in
+    that order) and `segment_frames` (frames each segment covers).
+    """
+    bad_source = set(meta["source"].astype(str).unique()) - {"real", "synthetic"}
     if bad_source:
         raise ValueError(f"unknown source values in feature shards: {sorted(bad_source)}")
-    per_video = meta.groupby("video_id")[list(VIDEO_COLUMNS)].nunique(dropna=False)
-    inconsistent = per_video.index[(per_video > 1).any(axis=1)]
-    if len(inconsistent):
-        raise ValueError(f"video {inconsistent[0]!r} has rows that disagree on {VIDEO_COLUMNS}")
-
-    order = meta.sort_values(["video_id", "crop", "segment"], kind="stable").index.to_numpy()
-    meta = meta.iloc[order].reset_index(drop=True)
-    feats = feats[order]
-    videos = []
-    for video_id, rows in sorted(meta.groupby("video_id", sort=True).indices.items()):
-        part = meta.iloc[rows]
-        crops = np.sort(part["crop"].unique())
-        n_segments = len(part) // len(crops)
+    ids = pd.Categorical(meta["video_id"].astype(str))  # categories sorted: ids in order
+    crop = meta["crop"].to_numpy(np.int64)
+    segment = meta["segment"].to_numpy(np.int64)
+    order = np.lexsort((segment, crop, ids.codes))
+    codes, crop, segment = ids.codes[order], crop[order], segment[order]
+    same = (np.diff(codes) == 0) & (np.diff(crop) == 0) & (np.diff(segment) == 0)
+    if same.any():
+        victim = ids.categories[codes[np.flatnonzero(same)[0]]]
+        raise ValueError(f"video {victim!r} appears in two shards (or twice in one)")
+    frames_all = meta["n_frames"].to_numpy(np.int64)[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(codes) != 0])
+    ends = np.r_[starts[1:], len(order)]
+    for column in VIDEO_COLUMNS:  # one value per video, checked on integer codes
+        values = pd.factorize(meta[column], use_na_sentinel=False)[0][order]
+        differs = np.minimum.reduceat(values, starts) != np.maximum.reduceat(values, starts)
+        if differs.any():
+            victim = ids.categories[codes[starts[np.flatnonzero(differs)[0]]]]
+            raise ValueError(f"video {victim!r} has rows that disagree on {VIDEO_COLUMNS}")
+    columns = {c: meta[c].to_numpy(object)[order[starts]] for c in VIDEO_COLUMNS}
+    rows = []
+    for i, (first, last) in enumerate(zip(starts, ends, strict=True)):
+        video_id = str(ids.categories[codes[first]])
+        video_crops = np.unique(crop[first:last])
+        n_segments = (last - first) // len(video_crops)
         # Every crop must cover the same segments, 0..T-1, with the same frame counts.
-        even = len(part) == len(crops) * n_segments
         if (
-            not even
-            or (part["segment"].to_numpy().reshape(len(crops), -1) != np.arange(n_segments)).any()
+            len(video_crops) * n_segments != last - first
+            or (segment[first:last].reshape(len(video_crops), -1) != np.arange(n_segments)).any()
         ):
             raise ValueError(
                 f"video {video_id!r}: every crop must have segments 0..T-1 exactly once "
-                f"(crops {crops.tolist()}, {len(part)} rows)"
+                f"(crops {video_crops.tolist()}, {last - first} rows)"
             )
-        frames = part["n_frames"].to_numpy().reshape(len(crops), -1)
+        frames = frames_all[first:last].reshape(len(video_crops), -1)
         if (frames != frames[0]).any():
             raise ValueError(f"video {video_id!r}: crops disagree on a segment's n_frames")
-        first = part.iloc[0]
-        method, cls = first["method"], first["class"]
-        videos.append(
-            Video(
-                video_id=str(video_id),
-                split=str(first["split"]),
-                source=str(first["source"]),
-                method=None if pd.isna(method) else str(method),
-                label=int(first["label"]),
-                cls=None if pd.isna(cls) else str(cls),
-                features=feats[rows].reshape(len(crops), n_segments, -1),
-                segment_frames=frames[0].astype(np.int64),
-            )
+        method, cls = columns["method"][i], columns["class"][i]
+        rows.append(
+            {
+                "video_id": video_id,
+                "split": str(columns["split"][i]),
+                "source": str(columns["source"][i]),
+                "method": None if pd.isna(method) else str(method),
+                "label": int(columns["label"][i]),
+                "cls": None if pd.isna(cls) else str(cls),
+                "crops": len(video_crops),
+                "segments": n_segments,
+                "row": int(first),
+                "segment_frames": frames[0].astype(np.int64),
+            }
         )
-    return videos
+    return order, pd.DataFrame(rows)
+
+
+def _video(row, features) -> Video:
+    return Video(
+        video_id=row.video_id,
+        split=row.split,
+        source=row.source,
+        method=None if pd.isna(row.method) else str(row.method),  # a null column reads as NaN
+        label=int(row.label),
+        cls=None if pd.isna(row.cls) else str(row.cls),
+        features=features,
+        segment_frames=np.asarray(row.segment_frames, dtype=np.int64),
+    )
+
+
+def load_videos(paths: list[str]) -> list[Video]:
+    """One Video per video id (sorted), every crop kept: from feature shards (read into
+    memory) or from feature stores (directories; features read one video at a time)."""
+    stores = [p for p in paths if Path(p).is_dir()]
+    if stores and len(stores) != len(paths):
+        raise ValueError(f"give feature shards or feature stores, not both: {paths}")
+    if stores:
+        return _stored_videos(stores)
+    meta, feats = read_shards(paths)
+    order, table = video_table(meta)
+    feats = feats[order]
+    dim = feats.shape[1]
+    return [
+        _video(row, feats[row.row : row.row + row.crops * row.segments].reshape(row.crops, row.segments, dim))
+        for row in table.itertuples(index=False)
+    ]  # fmt: skip
+
+
+def _stored_videos(stores: list[str]) -> list[Video]:
+    from synthvad.detect.store import StoredFeatures, open_store
+
+    videos, dims = [], set()
+    for store in stores:
+        table, path, dtype, dim = open_store(store)
+        dims.add(dim)
+        for row in table.itertuples(index=False):
+            shape = (int(row.crops), int(row.segments), dim)
+            videos.append(_video(row, StoredFeatures(path, int(row.row), shape, dtype)))
+    if len(dims) > 1:
+        raise ValueError(f"feature stores disagree on the feature size: {sorted(dims)}")
+    ids = [v.video_id for v in videos]
+    if len(set(ids)) != len(ids):
+        raise ValueError("a video appears in two feature stores")
+    return sorted(videos, key=lambda v: v.video_id)
 
 
 def average_crops(videos: list[Video]) -> list[Video]:
-    """Each video with its crops averaged into one ([1, T, D]): the `crops: mean` mode."""
+    """Each video with its crops averaged into one ([1, T, D]): the `crops: mean` mode.
+    Stored videos average when read (their features stay on disk until then)."""
     return [
-        Video(
+        Video(**{**v.__dict__, "features": v.features.averaged()})
+        if hasattr(v.features, "averaged")
+        else Video(
             **{
                 **v.__dict__,
                 "features": v.features.mean(axis=0, keepdims=True, dtype=np.float64).astype(
@@ -254,14 +321,16 @@ class TrainSet:
         if not videos:
             raise ValueError("no training videos")
         resample = resample_exactly if exact_length else resample_segments
-        resampled = [resample(v.features, segments) for v in videos]
-        n_crops = max(f.shape[0] for f in resampled)
-        length = max(f.shape[1] for f in resampled)
-        dim = resampled[0].shape[2]
-        self.features = torch.zeros(len(videos), n_crops, length, dim)
-        self.mask = torch.zeros(len(videos), length, dtype=torch.bool)
-        self.n_crops = torch.tensor([f.shape[0] for f in resampled])
-        for i, f in enumerate(resampled):
+        # Shapes first (stored videos know theirs without reading), then one video at a
+        # time into the one tensor: memory is the tensor plus a video, not the data set.
+        lengths = [segments if exact_length else min(v.features.shape[1], segments) for v in videos]
+        n_crops = max(v.features.shape[0] for v in videos)
+        dim = videos[0].features.shape[2]
+        self.features = torch.zeros(len(videos), n_crops, max(lengths), dim)
+        self.mask = torch.zeros(len(videos), max(lengths), dtype=torch.bool)
+        self.n_crops = torch.tensor([v.features.shape[0] for v in videos])
+        for i, v in enumerate(videos):
+            f = resample(np.asarray(v.features), segments)
             self.features[i, : f.shape[0], : f.shape[1]] = torch.from_numpy(f)
             self.mask[i, : f.shape[1]] = True
         self.labels = torch.tensor([float(v.label) for v in videos]) if labelled else None

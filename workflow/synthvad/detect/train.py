@@ -56,6 +56,7 @@ PROTOCOL_DEFAULTS: dict = {
     "alpha_lr": 0.01,
     "select_on": "objective",
     "device": "cpu",
+    "store_dtype": "float32",
 }
 
 
@@ -136,9 +137,14 @@ def scaled_step_loss(
     return loss, {k: v.detach() for k, v in parts.items()}
 
 
+# Scoring reads and pads this many (row x segment) cells of features at most per forward
+# pass (a single longer video goes alone): test-time memory does not grow with the set.
+SCORE_BUDGET = 1 << 18
+
+
 def _padded(videos: list[Video]) -> tuple[Tensor, Tensor, list[int]]:
     """Every crop of every video as one row: x [sum C, T, D], mask, crops per video."""
-    rows = [torch.from_numpy(c) for v in videos for c in v.features]
+    rows = [torch.from_numpy(c) for v in videos for c in np.asarray(v.features)]
     length = max(r.shape[0] for r in rows)
     x = torch.zeros(len(rows), length, rows[0].shape[1])
     mask = torch.zeros(len(rows), length, dtype=torch.bool)
@@ -148,15 +154,31 @@ def _padded(videos: list[Video]) -> tuple[Tensor, Tensor, list[int]]:
     return x, mask, [v.features.shape[0] for v in videos]
 
 
+def _score_groups(videos: list[Video], batch_size: int) -> Iterator[list[Video]]:
+    group: list[Video] = []
+    rows = length = 0
+    for v in videos:
+        c, t = v.features.shape[0], v.features.shape[1]
+        if group and (len(group) == batch_size or (rows + c) * max(length, t) > SCORE_BUDGET):
+            yield group
+            group, rows, length = [], 0, 0
+        group.append(v)
+        rows, length = rows + c, max(length, t)
+    if group:
+        yield group
+
+
 @torch.no_grad()
 def score_videos(
     model: nn.Module, videos: list[Video], device: torch.device, batch_size: int
 ) -> list[np.ndarray]:
-    """Segment scores [T] of each video: the mean over its crops (the anchors' test rule)."""
+    """Segment scores [T] of each video: the mean over its crops (the anchors' test rule).
+
+    Videos go `batch_size` at a time, fewer when their padded rows would exceed
+    SCORE_BUDGET cells."""
     model.eval()
     out = []
-    for start in range(0, len(videos), batch_size):
-        group = videos[start : start + batch_size]
+    for group in _score_groups(videos, batch_size):
         x, mask, crops = _padded(group)
         scores = model(x.to(device), mask.to(device)).cpu()
         for v, chunk in zip(group, scores.split(crops), strict=True):
@@ -344,7 +366,7 @@ def drop_schedule(epoch: int, cfg: dict) -> float | None:
 def _segment_rows(videos: list[Video]) -> Tensor:
     """Every (crop, segment) feature row of `videos`: [S, D]."""
     return torch.cat(
-        [torch.from_numpy(v.features.reshape(-1, v.features.shape[-1])) for v in videos]
+        [torch.from_numpy(np.asarray(v.features).reshape(-1, v.features.shape[-1])) for v in videos]
     )
 
 
@@ -494,7 +516,7 @@ def _check_setup(experiment: dict, cfg: dict, protocol: dict) -> None:
 
 
 def run_experiment(
-    shard_paths: list[str],
+    feature_paths: list[str],
     ground_truth_path: str,
     index_path: str,
     experiment: dict,
@@ -508,7 +530,10 @@ def run_experiment(
 ) -> dict:
     """Train the experiment's detector for every seed; write out["model"|"scores"|"metrics"|
     "history"]: all seeds' weights, frame scores and epoch logs (a `seed` column), and
-    metrics per seed with their mean and std. Returns the metrics dict."""
+    metrics per seed with their mean and std. Returns the metrics dict.
+
+    `feature_paths`: feature stores (the workflow's; read one video at a time) or feature
+    shards (read into memory)."""
     name = experiment_name(experiment)
     missing_out = {"model", "scores", "metrics", "history"} - set(out)
     if missing_out:
@@ -519,7 +544,7 @@ def run_experiment(
     device = resolve_device(str(protocol["device"]))
     unsupervised = bool(experiment.get("unsupervised", False))
 
-    videos = load_videos(shard_paths)
+    videos = load_videos(feature_paths)
     if protocol["crops"] == "mean":
         videos = average_crops(videos)
     pool = select_training(videos, experiment)
