@@ -626,3 +626,31 @@ def test_feature_store_float16_and_checks(data, tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:-2])
     with pytest.raises(ValueError, match="bytes, expected"):
         load_videos([str(tmp_path / "half")])
+
+
+def test_segment_moments_are_the_valid_rows_mean_and_std():
+    from synthvad.detect.data import TrainSet, Video
+
+    rng = np.random.default_rng(0)
+    videos = [
+        Video(
+            f"v{i}",
+            "train",
+            "real",
+            None,
+            i % 2,
+            rng.normal(i, 1 + i, (c, t, 3)).astype(np.float32),
+            np.full(t, 16),
+        )  # noqa: E501
+        for i, (c, t) in enumerate([(2, 5), (1, 3), (2, 7)])
+    ]
+    trainset = TrainSet(videos, 6, labelled=True)  # the 7-segment video averages down to 6
+    rows = np.concatenate(
+        [
+            np.asarray(trainset.features[i, :c, :t]).reshape(-1, 3)
+            for i, (c, t) in enumerate([(2, 5), (1, 3), (2, 6)])
+        ]  # noqa: E501
+    )
+    mean, std = trainset.segment_moments(chunk=2)
+    np.testing.assert_allclose(mean.numpy(), rows.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(std.numpy(), rows.std(axis=0, ddof=1), rtol=1e-5)

@@ -351,11 +351,21 @@ class TrainSet:
                 setattr(self, name, value.to(device))
         return self
 
-    def valid_segments(self) -> Tensor:
-        """Every valid (crop, segment) feature row [S, D], for input statistics."""
-        crop_ok = torch.arange(self.features.shape[1])[None, :] < self.n_crops[:, None]
-        ok = crop_ok[:, :, None] & self.mask[:, None, :]
-        return self.features[ok]
+    def segment_moments(self, chunk: int = 256) -> tuple[Tensor, Tensor]:
+        """Mean and (unbiased) std of every valid (crop, segment) row, summed in float64
+        a chunk of videos at a time: no copy of the training tensor."""
+        dim = self.features.shape[-1]
+        total, sums, squares = 0, torch.zeros(dim, dtype=torch.float64), torch.zeros(dim, dtype=torch.float64)  # fmt: skip
+        crop_ok = torch.arange(self.features.shape[1])[None, :] < self.n_crops.cpu()[:, None]
+        ok = crop_ok[:, :, None] & self.mask.cpu()[:, None, :]
+        for start in range(0, len(self.features), chunk):
+            rows = self.features[start : start + chunk][ok[start : start + chunk]].double().cpu()
+            total += len(rows)
+            sums += rows.sum(dim=0)
+            squares += rows.pow(2).sum(dim=0)
+        mean = sums / total
+        variance = (squares - total * mean.pow(2)).clamp_min(0.0) / max(1, total - 1)
+        return mean, variance.sqrt()
 
     def batch(self, index: Tensor, crop_generator: torch.Generator | None) -> Batch:
         """Videos `index`; with a generator each gets one of its crops at random, else crop 0."""

@@ -27,6 +27,12 @@ class Standardize(nn.Module):
         self.mean.copy_(features.mean(dim=0))
         self.std.copy_(features.std(dim=0).clamp_min(1e-6))
 
+    @torch.no_grad()
+    def fit_moments(self, mean: Tensor, std: Tensor) -> None:
+        """Set the statistics from precomputed moments (a data set too big to stack)."""
+        self.mean.copy_(mean.to(self.mean.dtype))
+        self.std.copy_(std.to(self.std.dtype).clamp_min(1e-6))
+
     def forward(self, features: Tensor) -> Tensor:
         return (features - self.mean) / self.std
 

@@ -272,7 +272,7 @@ def fit_weak(
     exact = fixed_length(str(cfg["model"]))
     trainset = TrainSet(train, segments, labelled=True, exact_length=exact)
     model = build_detector(str(cfg["model"]), trainset.features.shape[-1], cfg)
-    model.norm.fit(trainset.valid_segments())
+    model.norm.fit_moments(*trainset.segment_moments())
     if text_bank is not None:
         model.set_bank(text_bank)
     if cfg.get("init_from"):
