@@ -111,7 +111,11 @@ def phase_store(work: Path, name: str, dtype: str) -> dict:
     start = time.perf_counter()
     build_store([str(work / f"part-{name}.parquet")], str(work / f"store-{name}"), dtype)
     size = sum(p.stat().st_size for p in (work / f"store-{name}").iterdir())
-    return {"store_gb": size / 2**30, "seconds": time.perf_counter() - start}
+    return {
+        "store_gb": size / 2**30,
+        "seconds": time.perf_counter() - start,
+        "peak_rss_gb": peak_rss_gb(),
+    }
 
 
 def phase_train(work: Path, source: str, steps: int, segments: int) -> dict:

@@ -33,6 +33,7 @@ STORE_FORMAT = 1
 STORE_DTYPES = ("float32", "float16")
 META_COLUMNS = ("video_id", "split", "source", "method", "label", "class", "segment", "n_frames", "crop")  # fmt: skip
 READ_BATCH_ROWS = 16384
+READ_BUFFER_BYTES = 1 << 22
 
 
 class StoredFeatures:
@@ -136,9 +137,18 @@ def build_store(shard_paths: Sequence[str], out_dir: str, dtype: str = "float32"
             source_row = 0
             progress = tqdm(total=len(order), desc="feature store", unit="row")
             for shard in shard_paths:
-                for batch in pq.ParquetFile(shard).iter_batches(
-                    batch_size=READ_BATCH_ROWS, columns=["feature"]
-                ):
+                # A buffered stream, one thread, one row group per iterator: one iterator
+                # over the whole file kept what it had decoded (a 19 GB shard took 19.7 GB).
+                reader = pq.ParquetFile(shard, buffer_size=READ_BUFFER_BYTES)
+                batches = (
+                    batch
+                    for group in range(reader.num_row_groups)
+                    for batch in reader.iter_batches(
+                        batch_size=READ_BATCH_ROWS, row_groups=[group], columns=["feature"],
+                        use_threads=False,
+                    )
+                )  # fmt: skip
+                for batch in batches:
                     column = batch.column(0)
                     flat = column.flatten().to_numpy(zero_copy_only=False)
                     rows = flat.reshape(len(batch), dim).astype(dtype, copy=False)
