@@ -89,6 +89,7 @@ def _write(tmp_path, layout: str, crops: int = 3, suffix: str = "", list_kind: s
             "name_suffix": suffix,
             "crops": None,
             "gt_padding": "repeat_last",
+            "generated_pattern": "GeneratedVideos|description",  # the schema's default
         },
     }
 
@@ -320,3 +321,37 @@ def test_urdmu_lists_as_shipped(tmp_path):
     index = pd.read_parquet(out["index"])
     assert sorted(index["video_id"]) == sorted({**TRAIN, **TEST})
     assert set(read_shards([out["shard"]])[0]["crop"]) == set(range(10))
+
+
+def test_gvvad_list_with_generated_clips_as_shipped(tmp_path):
+    # Lines 1, 95, 1105, 1106, 1108, 1908 and 1909 of GV-VAD's list/GV/ucfg1-clip.list
+    # (Sumutan/GV-VAD), in order: real abnormal videos, then generated clips, the first
+    # real normal video, then more generated clips (its loader: abnormal ones come first).
+    from synthvad.detect.data import load_videos, select_training
+
+    shipped = Path(__file__).parent / "fixtures" / "lists" / "gvvad-ucfg1-clip.list"
+    data = _write(tmp_path, "crop_t_d", crops=10, suffix="_clip")
+    for clip in ("298", "299", "301", "302"):
+        np.save(tmp_path / "features" / f"{clip}_clip.npy", np.full((10, 4, DIM), 7.0, np.float32))
+    data["features"]["train_list"] = str(shipped)
+    out = _run(tmp_path, data)
+    index = pd.read_parquet(out["index"])
+    assert sorted(index["video_id"]) == sorted({**TRAIN, **TEST})  # clips are not indexed
+    videos = {v.video_id: v for v in load_videos([out["shard"]])}
+    clips = {k: v for k, v in videos.items() if v.source == "synthetic"}
+    folder = "descriptions_1_UCF_CLIP-B"
+    assert {k: (v.label, v.method) for k, v in clips.items()} == {
+        f"{folder}-298": (1, "imported"),
+        f"{folder}-299": (1, "imported"),
+        f"{folder}-301": (0, "imported"),
+        f"{folder}-302": (0, "imported"),
+    }
+    experiment = {"name": "e", "real_abnormal": True, "synthetic": ["imported"]}
+    chosen = {v.video_id for v in select_training(list(videos.values()), experiment)}
+    assert set(clips) <= chosen
+    # a generated clip in the test list is refused by line
+    test_list = tmp_path / "test-with-clip.list"
+    test_list.write_text(shipped.read_text().splitlines()[2] + "\n")
+    data["features"]["test_list"] = str(test_list)
+    with pytest.raises(FeatureImportError, match="test-with-clip.list:1.*test list"):
+        _run(tmp_path, data)

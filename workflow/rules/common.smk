@@ -110,7 +110,9 @@ def chunk_clips(chunks):
 
 def experiment_stores(wildcards):
     """The feature stores (real, and synthetic when used) an experiment trains and tests on."""
-    parts = ["real"] + (["synthetic"] if config["experiments"][wildcards.experiment]["synthetic"] else [])
+    # Imported clips (GV-VAD's lists) sit in the real part with the features they came with.
+    made = set(config["experiments"][wildcards.experiment]["synthetic"]) - {"imported"}
+    parts = ["real"] + (["synthetic"] if made else [])
     return [f"{R}/features/{EXTRACTOR}/store-{part}" for part in parts]
 
 

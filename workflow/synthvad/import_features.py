@@ -8,6 +8,8 @@ Layouts (data.features.layout, or detected):
 - `crop_files`: one [T, D] file per crop, `name__0.npy .. name__9.npy` (UR-DMU,
   VadCLIP, PEL4VAD); a list may name each crop file or only `name.npy`.
 Lists: a `.list`/`.txt` path per line (RTFM), or a CSV with a `path` column (VadCLIP).
+GV-VAD's training lists also name its generated clips, told apart by path
+(data.features.generated_pattern): they become synthetic videos of method `imported`.
 
 Each of the T rows is one `segments.length`-frame segment, so a video counts exactly
 T x length frames; annotated frames past that are clipped (with a warning).
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_CROPS = 10  # TenCrop; a constant axis larger than this is not a crop axis
 _CROP_FILE = re.compile(r"^(?P<name>.+)__(?P<crop>\d+)$")
 _FLUSH_VALUES = 16_000_000  # float32 values buffered per shard row group (64 MB)
+IMPORTED_METHOD = "imported"  # synthetic clips that came with the features (GV-VAD's lists)
 
 
 class FeatureImportError(ValueError):
@@ -45,11 +48,14 @@ class FeatureImportError(ValueError):
 
 @dataclass
 class FeatureVideo:
-    """One video's feature files: {crop: file} for crop files, {None: file} otherwise."""
+    """One video's feature files: {crop: file} for crop files, {None: file} otherwise.
+    `generated`: a generated clip of a GV-VAD list, listed at line `position`."""
 
     video_id: str
     split: str
     files: dict[int | None, Path]
+    generated: bool = False
+    position: int = 0
 
 
 def read_list(path: str | Path) -> list[tuple[str, str]]:
@@ -107,13 +113,16 @@ class _Resolver:
         return found
 
 
-def _video_name(path: Path, suffix: str) -> tuple[str, int | None]:
-    """(video id, crop) from a feature file name: `name{suffix}__3.npy` -> (name, 3)."""
+def _video_name(path: Path, suffix: str, lenient: bool = False) -> tuple[str, int | None]:
+    """(video id, crop) from a feature file name: `name{suffix}__3.npy` -> (name, 3).
+    `lenient`: a name without the suffix is kept whole (generated clips)."""
     stem, crop = path.stem, None
     match = _CROP_FILE.match(stem)
     if match:
         stem, crop = match["name"], int(match["crop"])
     if suffix:
+        if not stem.endswith(suffix) and lenient:
+            return stem, crop
         if not stem.endswith(suffix):
             raise FeatureImportError(
                 f"{path}: name does not end in data.features.name_suffix {suffix!r}"
@@ -127,15 +136,28 @@ def collect(features_cfg: dict[str, Any]) -> list[FeatureVideo]:
     missing, listed twice, or a video in both lists is an error naming it."""
     resolve = _Resolver(Path(features_cfg["root"]) if features_cfg.get("root") else None)
     suffix = features_cfg.get("name_suffix", "")
+    pattern = features_cfg.get("generated_pattern")
+    generated_path = re.compile(pattern) if pattern else None
     videos: dict[str, FeatureVideo] = {}
     for split in ("train", "test"):
         list_path = Path(features_cfg[f"{split}_list"])
-        for where, entry in read_list(list_path):
+        for position, (where, entry) in enumerate(read_list(list_path)):
+            generated = bool(generated_path and generated_path.search(entry))
+            if generated and split == "test":
+                raise FeatureImportError(
+                    f"{where}: {entry!r} matches data.features.generated_pattern, but the "
+                    "test list is real videos only"
+                )
             path = resolve(entry, list_path)
             files = [path] if path.is_file() else _expand_crops(path, where, entry)
             for file in files:
-                video_id, crop = _video_name(file, suffix)
-                video = videos.setdefault(video_id, FeatureVideo(video_id, split, {}))
+                video_id, crop = _video_name(file, suffix, lenient=generated)
+                if generated:  # clip names repeat across description folders
+                    folder = Path(entry.replace("\\", "/")).parent.name
+                    video_id = f"{folder}-{video_id}"
+                video = videos.setdefault(
+                    video_id, FeatureVideo(video_id, split, {}, generated, position)
+                )
                 if video.split != split:
                     raise FeatureImportError(f"{file}: video {video_id!r} is in both lists")
                 if video.files.get(crop) == file:
@@ -321,8 +343,8 @@ def _shard_rows(
         {
             "video_id": video.video_id,
             "split": video.split,
-            "source": "real",
-            "method": None,
+            "source": "synthetic" if video.generated else "real",
+            "method": IMPORTED_METHOD if video.generated else None,
             "label": info.label,
             "class": info.cls,
             "segment": np.tile(np.arange(n_segments), n_crops),
@@ -332,17 +354,49 @@ def _shard_rows(
     )
 
 
+def _generated_labels(
+    videos: list[FeatureVideo], labels: dict[str, VideoLabel]
+) -> dict[str, VideoLabel]:
+    """GV-VAD's rule for its generated clips: its training lists hold abnormal videos
+    first, then normal ones, so a clip listed before the first real normal video is
+    abnormal, any later one normal."""
+    real_normal = [
+        v.position
+        for v in videos
+        if not v.generated and v.split == "train" and labels[v.video_id].label == 0
+    ]  # noqa: E501
+    first_normal = min(real_normal, default=None)
+    if first_normal is None:
+        raise FeatureImportError(
+            "generated clips are labelled by their place before or after the first real "
+            "normal video of the train list, which has none"
+        )
+    out = {}
+    for video in videos:
+        if video.generated:
+            label = int(video.position < first_normal)
+            out[video.video_id] = VideoLabel(label, "Abnormal" if label else "Normal", "generated")
+    return out
+
+
 def _labelled(
     videos: list[FeatureVideo], annotations: Any
 ) -> Iterator[tuple[FeatureVideo, VideoLabel]]:
+    real = {}
     for video in videos:
+        if video.generated:
+            continue
         try:
-            yield video, annotations.label(video.video_id, video.split)
+            real[video.video_id] = annotations.label(video.video_id, video.split)
         except DatasetError as exc:
             raise FeatureImportError(
                 f"{next(iter(video.files.values()))}: {exc} (if the file names carry a "
-                "suffix after the video name, set data.features.name_suffix)"
+                "suffix after the video name, set data.features.name_suffix; GV-VAD's "
+                "generated clips: data.features.generated_pattern)"
             ) from exc
+    generated = _generated_labels(videos, real) if any(v.generated for v in videos) else {}
+    for video in videos:
+        yield video, generated.get(video.video_id) or real[video.video_id]
 
 
 def import_features(
@@ -385,6 +439,8 @@ def import_features(
             if sum(f.size for _, f in buffered) >= _FLUSH_VALUES:
                 append(*_concat(buffered))
                 buffered = []
+            if video.generated:
+                continue  # clips are training data, not benchmark videos: not indexed
             index_rows.append(
                 {
                     "video_id": video.video_id,
