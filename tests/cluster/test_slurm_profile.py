@@ -74,6 +74,7 @@ def site_overlay(profile: dict, partitions: Path) -> dict:
         # No slurmdbd here, so no sacct; finished jobs stay in squeue for MinJobAge.
         "slurm-status-command": "squeue",
         "slurm-init-seconds-before-status-checks": 1,
+        "seconds-between-status-checks": 2,
         "latency-wait": 5,
         "retries": 0,
     }
