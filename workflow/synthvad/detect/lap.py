@@ -34,10 +34,9 @@ from torch import Tensor, nn
 
 from synthvad.detect import losses
 from synthvad.detect.data import Batch
-from synthvad.detect.layers import Standardize
+from synthvad.detect.layers import Standardize, load_official_state, score_by_length
 from synthvad.detect.models import Objective, require_labels
 
-SCORE_SEGMENTS = 8192  # segments scored per forward pass: bounds test-time memory
 # The released loss folds the abnormal scores into rows of T / 32 (its 32 is hard-coded).
 RELEASED_FOLD = 32
 VLR_STRATEGIES = (
@@ -238,14 +237,7 @@ class LAP(nn.Module):
 
     def load_released(self, path: str) -> None:
         """Weights of a GV-VAD/LAP checkpoint (the official Model's state dict, torch.save)."""
-        if self.standardize:
-            raise ValueError(
-                "init_from: the released LAP sees raw features; set standardize: false"
-            )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"detector key 'init_from': no file {path}") from None
+        state = load_official_state(path, "LAP", self.standardize)
         mapped = from_official(state, caption_context=self.caption_context is not None)
         missing, unexpected = self.load_state_dict(mapped, strict=False)
         if missing or unexpected:
@@ -269,15 +261,9 @@ class LAP(nn.Module):
         return torch.sigmoid(self.head(self.features(x, caption)).squeeze(-1))
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Segment scores [B, T] of visual rows; rows of one valid length are scored
-        together, unpadded (the temporal context would see padding), in bounded chunks."""
-        lengths = mask.sum(dim=1)
-        scores = x.new_zeros(mask.shape)
-        for length in lengths.unique().tolist():
-            rows = torch.where(lengths == length)[0]
-            for part in rows.split(max(1, SCORE_SEGMENTS // length)):
-                scores[part, :length] = self.score_rows(x[part, :length])
-        return scores
+        """Segment scores [B, T] of visual rows, unpadded (the temporal context would see
+        padding) and in bounded chunks (score_by_length)."""
+        return score_by_length(self.score_rows, x, mask)
 
     def video_scores(self, scores: Tensor, mask: Tensor) -> Tensor:
         return losses.topk_mean(scores, mask, self.k)

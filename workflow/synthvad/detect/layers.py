@@ -1,12 +1,15 @@
 """Building blocks shared by the detectors: input standardisation, gradient reversal,
-global/local multi-head self-attention, memory units."""
+memory units, length-grouped scoring of sequence models, released checkpoints."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+
+SCORE_SEGMENTS = 8192  # segments a sequence model scores per forward pass: bounds memory
 
 
 class Standardize(nn.Module):
@@ -67,3 +70,28 @@ class MemoryUnit(nn.Module):
         attention = torch.sigmoid(x @ self.memory.T / math.sqrt(x.shape[-1]))  # [B, T, K]
         score = attention.topk(min(self.top, attention.shape[-1]), dim=-1).values.mean(dim=-1)
         return score, attention @ self.memory
+
+
+def score_by_length(score_rows: Callable[[Tensor], Tensor], x: Tensor, mask: Tensor) -> Tensor:
+    """Segment scores [B, T] of a sequence model (attention, temporal convolutions) whose
+    output would change with padding: rows of one valid length are scored together,
+    unpadded, at most SCORE_SEGMENTS segments at a time (a long video's crops one by one)."""
+    lengths = mask.sum(dim=1)
+    scores = x.new_zeros(mask.shape)
+    for length in lengths.unique().tolist():
+        rows = torch.where(lengths == length)[0]
+        for part in rows.split(max(1, SCORE_SEGMENTS // length)):
+            scores[part, :length] = score_rows(x[part, :length])
+    return scores
+
+
+def load_official_state(path: str, model: str, standardize: bool) -> dict[str, Tensor]:
+    """A released checkpoint (a state dict saved with torch.save) for `init_from`."""
+    if standardize:
+        raise ValueError(
+            f"init_from: the released {model} sees raw features; set standardize: false"
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"detector key 'init_from': no file {path}") from None

@@ -36,10 +36,14 @@ from torch import Tensor, nn
 
 from synthvad.detect import losses
 from synthvad.detect.data import Batch
-from synthvad.detect.layers import MemoryUnit, Standardize, reverse_gradient
+from synthvad.detect.layers import (
+    MemoryUnit,
+    Standardize,
+    load_official_state,
+    reverse_gradient,
+    score_by_length,
+)
 from synthvad.detect.models import Objective, require_labels
-
-SCORE_SEGMENTS = 8192  # segments scored per forward pass: bounds test-time memory
 
 # Official WSAD state-dict key (prefix) -> synthvad URDMU key (prefix); `{i}` is a layer.
 OFFICIAL_KEYS = {
@@ -185,14 +189,7 @@ class URDMU(nn.Module):
     def load_released(self, path: str) -> None:
         """Weights of a released UR-DMU checkpoint (a WSAD state dict saved with
         torch.save, e.g. models/ucf_trans_2022.pkl); only DARM's own layers stay as they are."""
-        if self.standardize:
-            raise ValueError(
-                "init_from: the released UR-DMU sees raw features; set standardize: false"
-            )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"detector key 'init_from': no file {path}") from None
+        state = load_official_state(path, "UR-DMU", self.standardize)
         mapped = from_official(state, layers=len(self.blocks))
         missing, unexpected = self.load_state_dict(mapped, strict=False)
         own = [k for k in missing if not k.startswith("discriminator.")]
@@ -217,15 +214,8 @@ class URDMU(nn.Module):
         return self.classifier(joint).squeeze(-1)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Segment scores [B, T]; rows of one valid length are scored together, unpadded,
-        at most SCORE_SEGMENTS segments at a time (one long video's crops one by one)."""
-        lengths = mask.sum(dim=1)
-        scores = x.new_zeros(mask.shape)
-        for length in lengths.unique().tolist():
-            rows = torch.where(lengths == length)[0]
-            for part in rows.split(max(1, SCORE_SEGMENTS // length)):
-                scores[part, :length] = self._score(x[part, :length])
-        return scores
+        """Segment scores [B, T], unpadded and in bounded chunks (score_by_length)."""
+        return score_by_length(self._score, x, mask)
 
     def video_scores(self, scores: Tensor, mask: Tensor) -> Tensor:
         return losses.topk_mean(scores, mask, topk_count(mask.sum(dim=1)))
