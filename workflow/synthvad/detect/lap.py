@@ -136,6 +136,7 @@ class TemporalContext(nn.Module):
 def pseudo_labels(stream: Tensor, bank: Tensor) -> Tensor:
     """1 where a segment's best cosine similarity to the class-text bank exceeds the
     batch's mean + 1 std of those similarities: [n, T, E], [K, E] -> [n, T] float."""
+    # LAP pseudo-anomaly labels as released (calculate_abn): max_k cos(z, b_k) > mu + sigma.
     best = F.cosine_similarity(stream.unsqueeze(2), bank[None, None], dim=-1).amax(dim=-1)
     std, mean = torch.std_mean(best)
     return (best > mean + std).to(stream.dtype)
