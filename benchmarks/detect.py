@@ -208,6 +208,14 @@ def official_lap_steps(
     return times
 
 
+def timing(times: list[float]) -> dict:
+    """Median steps/s and every step's seconds, as the figures file holds them."""
+    return {
+        "steps_per_s": 1.0 / statistics.median(times),
+        "seconds_per_step": [round(t, 4) for t in times],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="urdmu", help="detector model to measure")
@@ -253,10 +261,7 @@ def main() -> None:
         times = steps_per_second(
             name, defaults[name], trainset, args.batch, args.steps, args.warmup, device, all_crops
         )
-        figures[name] = {
-            "steps_per_s": 1.0 / statistics.median(times),
-            "seconds_per_step": [round(t, 4) for t in times],
-        }
+        figures[name] = timing(times)
         print(
             f"{name:>12}: {figures[name]['steps_per_s']:.3f} steps/s "
             f"(median of {len(times)}; batch {args.batch}+{args.batch} x {args.segments} x "
@@ -266,28 +271,18 @@ def main() -> None:
     ratio = figures[args.model]["steps_per_s"] / figures[args.baseline]["steps_per_s"]
     figures["ratio"] = ratio
     print(f"{args.model} / {args.baseline} = {ratio:.3f} (steps/s ratio, same run)")
-    if args.official:
-        times = official_steps(args.official, trainset, args.batch, args.steps, args.warmup, device)
-        figures["official_urdmu"] = {
-            "steps_per_s": 1.0 / statistics.median(times),
-            "seconds_per_step": [round(t, 4) for t in times],
-        }
-        vs = figures[args.model]["steps_per_s"] / figures["official_urdmu"]["steps_per_s"]
+    runs = [(args.official, official_steps, "official_urdmu", "official UR-DMU")]
+    runs.append((args.official_lap, official_lap_steps, "official_lap", "official LAP (GV-VAD)"))
+    for checkout, measure, key, label in runs:
+        if checkout is None:
+            continue
+        figures[key] = timing(
+            measure(checkout, trainset, args.batch, args.steps, args.warmup, device)
+        )  # noqa: E501
+        vs = figures[args.model]["steps_per_s"] / figures[key]["steps_per_s"]
         figures["ratio_to_official"] = vs
-        print(f"official UR-DMU: {figures['official_urdmu']['steps_per_s']:.3f} steps/s")
-        print(f"{args.model} / official UR-DMU = {vs:.3f} (steps/s ratio, same run)")
-    if args.official_lap:
-        times = official_lap_steps(
-            args.official_lap, trainset, args.batch, args.steps, args.warmup, device
-        )
-        figures["official_lap"] = {
-            "steps_per_s": 1.0 / statistics.median(times),
-            "seconds_per_step": [round(t, 4) for t in times],
-        }
-        vs = figures[args.model]["steps_per_s"] / figures["official_lap"]["steps_per_s"]
-        figures["ratio_to_official"] = vs
-        print(f"official LAP (GV-VAD): {figures['official_lap']['steps_per_s']:.3f} steps/s")
-        print(f"{args.model} / official LAP = {vs:.3f} (steps/s ratio, same run)")
+        print(f"{label}: {figures[key]['steps_per_s']:.3f} steps/s")
+        print(f"{args.model} / {label} = {vs:.3f} (steps/s ratio, same run)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -143,15 +143,10 @@ def load_videos(paths: list[str]) -> list[Video]:
 
 
 def _stored_videos(stores: list[str]) -> list[Video]:
-    from synthvad.detect.store import StoredFeatures, open_store
+    from synthvad.detect.store import open_store
 
-    videos, dims = [], set()
-    for store in stores:
-        table, path, dtype, dim = open_store(store)
-        dims.add(dim)
-        for row in table.itertuples(index=False):
-            shape = (int(row.crops), int(row.segments), dim)
-            videos.append(_video(row, StoredFeatures(path, int(row.row), shape, dtype)))
+    videos = [_video(row, features) for store in stores for row, features in open_store(store)]
+    dims = {v.features.shape[-1] for v in videos}
     if len(dims) > 1:
         raise ValueError(f"feature stores disagree on the feature size: {sorted(dims)}")
     ids = [v.video_id for v in videos]

@@ -44,9 +44,15 @@ class StoredFeatures:
     """
 
     def __init__(
-        self, path: str, row: int, shape: tuple[int, int, int], dtype: str, mean_crops: bool = False
+        self,
+        path: str,
+        offset: int,
+        shape: tuple[int, int, int],
+        dtype: str,
+        mean_crops: bool = False,
     ) -> None:
-        self.path, self.row, self.stored_shape, self.dtype_name = path, row, shape, dtype
+        # offset: byte position of the video's first row in the file (header included)
+        self.path, self.offset, self.stored_shape, self.dtype_name = path, offset, shape, dtype
         self.mean_crops = mean_crops
 
     @property
@@ -59,15 +65,13 @@ class StoredFeatures:
         return 3
 
     def averaged(self) -> StoredFeatures:
-        return StoredFeatures(self.path, self.row, self.stored_shape, self.dtype_name, True)
+        return StoredFeatures(self.path, self.offset, self.stored_shape, self.dtype_name, True)
 
     def read(self) -> np.ndarray:
         c, t, d = self.stored_shape
-        item = np.dtype(self.dtype_name).itemsize
-        offset = header_bytes(self.path) + self.row * d * item
-        raw = np.fromfile(self.path, dtype=self.dtype_name, count=c * t * d, offset=offset)
+        raw = np.fromfile(self.path, dtype=self.dtype_name, count=c * t * d, offset=self.offset)
         if raw.size != c * t * d:
-            raise ValueError(f"{self.path}: truncated store (row {self.row}, {c}x{t}x{d})")
+            raise ValueError(f"{self.path}: truncated store (byte {self.offset}, {c}x{t}x{d})")
         features = raw.reshape(c, t, d).astype(np.float32, copy=False)
         if self.mean_crops:
             return features.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
@@ -78,20 +82,15 @@ class StoredFeatures:
         return out if dtype is None else out.astype(dtype, copy=False)
 
 
-_HEADERS: dict[str, int] = {}
-
-
 def header_bytes(path: str) -> int:
     """Size of the .npy header of `path` (the data follows it)."""
-    if path not in _HEADERS:
-        with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                np.lib.format.read_array_header_1_0(fh)
-            else:
-                np.lib.format.read_array_header_2_0(fh)
-            _HEADERS[path] = fh.tell()
-    return _HEADERS[path]
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            np.lib.format.read_array_header_1_0(fh)
+        else:
+            np.lib.format.read_array_header_2_0(fh)
+        return fh.tell()
 
 
 def _read_meta(paths: Sequence[str]) -> tuple[pd.DataFrame, int]:
@@ -172,8 +171,8 @@ def _write_rows(fh, start: int, rows: np.ndarray, destination: np.ndarray) -> No
         fh.write(np.ascontiguousarray(rows[first:last]).tobytes())
 
 
-def open_store(store_dir: str) -> tuple[pd.DataFrame, str, str, int]:
-    """A store's video table, the path of its array file, its dtype and feature size."""
+def open_store(store_dir: str) -> list[tuple[object, StoredFeatures]]:
+    """Each video of a store: its video-table row and its StoredFeatures."""
     info_path = Path(store_dir) / "store.json"
     if not info_path.is_file():
         raise FileNotFoundError(f"{store_dir}: not a feature store (no store.json)")
@@ -181,7 +180,21 @@ def open_store(store_dir: str) -> tuple[pd.DataFrame, str, str, int]:
     if info.get("format") != STORE_FORMAT:
         raise ValueError(f"{store_dir}: store format {info.get('format')}, expected {STORE_FORMAT}")
     path = str(Path(store_dir) / "features.npy")
-    expected = header_bytes(path) + info["rows"] * info["dim"] * np.dtype(info["dtype"]).itemsize
+    dtype, dim = info["dtype"], int(info["dim"])
+    row_bytes, start = dim * np.dtype(dtype).itemsize, header_bytes(path)
+    expected = start + info["rows"] * row_bytes
     if os.path.getsize(path) != expected:
         raise ValueError(f"{path}: {os.path.getsize(path)} bytes, expected {expected}")
-    return pd.read_parquet(Path(store_dir) / "videos.parquet"), path, info["dtype"], info["dim"]
+    table = pd.read_parquet(Path(store_dir) / "videos.parquet")
+    return [
+        (
+            row,
+            StoredFeatures(
+                path,
+                start + int(row.row) * row_bytes,
+                (int(row.crops), int(row.segments), dim),
+                dtype,
+            ),
+        )  # noqa: E501
+        for row in table.itertuples(index=False)
+    ]

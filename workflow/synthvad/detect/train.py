@@ -306,10 +306,8 @@ def fit_weak(
     selector, history = EpochSelector(), []
     epochs = int(cfg["epochs"])
     # GV-VAD's VLR schedule (LAP only): a factor on alpha by step.
-    vlr_strategy, total_steps = (
-        getattr(model, "vlr_strategy", "none"),
-        epochs * sampler.steps_per_epoch,
-    )
+    vlr_strategy = getattr(model, "vlr_strategy", "none")
+    total_steps = epochs * sampler.steps_per_epoch
     step = 0
     for epoch in tqdm(range(1, epochs + 1), desc=f"train {name} seed {seed}", unit="epoch"):
         model.train()
