@@ -30,6 +30,7 @@ include: "workflow/rules/refine.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/filter.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/captions.smk"
 include: "workflow/rules/detect.smk"
 
 

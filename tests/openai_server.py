@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import threading
@@ -28,6 +29,13 @@ DESCRIBE_FIELDS = re.compile(
     r"Subject: (?P<subject>.+)\nAnomalous event: (?P<event>.+)\n"
 )
 REFINE_PATTERN = re.compile(r"Generate (?P<label>[^\"]+?) behavior, manifested as")
+CAPTION_REQUEST = re.compile(r"^Caption (this frame|these \d+ frames)")
+# Captions the server picks among by the request's images, so that they differ.
+CAPTIONS = (
+    "A person walks along the street past a parked car.",
+    "Two people stand talking near the entrance.",
+    "A cyclist rides slowly across the plaza.",
+)
 DATA_URL = re.compile(r"data:image/(png|jpeg|webp);base64,(?P<data>.+)", flags=re.S)
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF")
 MODES = ("good", "garbage", "429", "500", "hang")
@@ -136,6 +144,9 @@ def good_answer(body: dict[str, Any]) -> str:
                 "normal": f"{scene}, {m['subject']} walks by calmly among other people.",
             }
         )
+    if CAPTION_REQUEST.search(text):
+        digest = hashlib.sha256(json.dumps(body["messages"]).encode()).digest()
+        return CAPTIONS[digest[0] % len(CAPTIONS)]
     if m := REFINE_PATTERN.search(text):
         return (
             f"Generate {m['label']} behavior, manifested as a person in the pictured scene "

@@ -159,3 +159,42 @@ def test_motion_extractor_runs_through_the_feature_stage(finished_run, tmp_path)
     # CLIP's sampling keys do not touch motion features.
     set_key(workdir, "features", "frames_per_segment", 3)
     assert "Nothing to be done" in snakemake(workdir, "--dry-run", *targets)
+
+
+def test_caption_stream_runs_its_rules_once_and_feeds_lap(finished_run, tmp_path, monkeypatch):
+    import shutil
+
+    from safetensors import safe_open
+
+    from .openai_server import KEY, KEY_VAR, ScriptedOpenAI
+
+    workdir = tmp_path / "wf"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    monkeypatch.setenv(KEY_VAR, KEY)
+    run = workdir / "results" / "citest"
+    with ScriptedOpenAI(KEY) as server:
+        endpoint = {"base_url": server.base_url, "model": server.model, "api_key_env": KEY_VAR}
+        set_key(workdir, "captions", "openai", {**endpoint, "cache_dir": "results/llm-cache"})
+        set_key(workdir, "detectors.lap", "captions", True)
+        planned = planned_jobs(workdir)
+        # Captions of both parts, their embeddings, the one experiment on lap, the report.
+        assert planned == Counter(captions=2, caption_features=2, detect=1, report=1, all=1)
+        snakemake(workdir, "results/citest/runs/gvvad_lap/metrics.json")
+        segments = sum(
+            len(pd.read_parquet(run / "captions" / f"captions-{part}.parquet"))
+            for part in ("real", "synthetic")
+        )
+        assert len(server.chat) == segments  # one request per segment (segments_per_caption 1)
+        with safe_open(run / "runs" / "gvvad_lap" / "model.safetensors", "pt") as fh:
+            header = json.loads(fh.metadata()["synthvad"])
+        assert header["detector"]["caption_dim"] == 512  # ViT-B-32's text width
+        before = pd.read_parquet(run / "captions" / "captions-real.parquet")
+        # Forced again, every answer comes from the cache.
+        snakemake(
+            workdir, "results/citest/captions/captions-real.parquet", "--forcerun", "captions"
+        )
+        assert len(server.chat) == segments
+        pd.testing.assert_frame_equal(before, pd.read_parquet(run / "captions" / "captions-real.parquet"))  # fmt: skip
+        # Connection keys are not rule params.
+        set_key(workdir, "captions", "openai", {**endpoint, "cache_dir": "results/llm-cache", "timeout_s": 9})  # fmt: skip
+        assert "Nothing to be done" in snakemake(workdir, "--dry-run", "results/citest/runs/gvvad_lap/metrics.json")  # fmt: skip

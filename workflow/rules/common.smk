@@ -116,6 +116,25 @@ def experiment_stores(wildcards):
     return [f"{R}/features/{EXTRACTOR}/store-{part}" for part in parts]
 
 
+def caption_inputs(wildcards):
+    """A feature part (its segments are captioned) and the videos behind it."""
+    inputs = {"features": f"{FEATURES}/part-{wildcards.part}.parquet"}
+    if wildcards.part == "real":
+        inputs["index"] = f"{R}/index.parquet"
+    else:
+        inputs["videos"] = [clip_video(c) for c in CLIPS]
+    return inputs
+
+
+def experiment_captions(wildcards):
+    """The caption shards of the experiment's parts, when its detector reads captions."""
+    detector = config["detectors"][config["experiments"][wildcards.experiment]["detector"]]
+    if not detector.get("captions"):
+        return []
+    parts = [s.removeprefix(f"{FEATURES}/store-") for s in experiment_stores(wildcards)]
+    return [f"{R}/captions/embedded-{part}.parquet" for part in parts]
+
+
 def experiment_config(wildcards):
     """The experiment's entry (with its name) as detect params."""
     return canonical({"name": wildcards.experiment, **config["experiments"][wildcards.experiment]})

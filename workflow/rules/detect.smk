@@ -44,6 +44,7 @@ rule detect:
     input:
         stores=experiment_stores,
         bank=experiment_text_bank,
+        captions=experiment_captions,
         ground_truth=f"{R}/ground_truth.parquet",
         index=f"{R}/index.parquet",
     output:

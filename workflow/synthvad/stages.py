@@ -184,6 +184,25 @@ def class_text_bank(smk: Any) -> None:
     text_bank.run(smk.params.config, smk.output[0])
 
 
+def captions(smk: Any) -> None:
+    from synthvad import captions as stage
+    from synthvad.llm.settings import settings_for
+
+    cfg = smk.params.config
+    settings = settings_for("captions", cfg, smk.config)  # connection keys: see describe()
+    paths = stage.video_paths(smk.input.get("index"), list(smk.input.get("videos", [])))
+    stage.caption_part(smk.input.features, paths, cfg, settings, smk.output[0])
+
+
+def caption_features(smk: Any) -> None:
+    from synthvad import captions as stage
+
+    cfg = smk.params.config
+    stage.embed_part(
+        smk.input.captions, smk.input.features, cfg["clip"], cfg["seed"], smk.output[0]
+    )
+
+
 def detect(smk: Any) -> None:
     from synthvad.detect.train import run_experiment
 
@@ -199,6 +218,7 @@ def detect(smk: Any) -> None:
         out=dict(smk.output.items()),
         threads=int(smk.threads),
         text_bank_path=next(iter(smk.input.bank), None),
+        caption_paths=list(smk.input.captions),
     )
 
 
@@ -243,6 +263,8 @@ STAGES: dict[str, Callable[[Any], None]] = {
     "features_synthetic": features_synthetic,
     "feature_store": feature_store,
     "class_text_bank": class_text_bank,
+    "captions": captions,
+    "caption_features": caption_features,
     "detect": detect,
     "report": report,
 }

@@ -31,6 +31,7 @@ class Video:
     features: np.ndarray  # float32 [C, T, D]: crops x segments x feature (or StoredFeatures)
     segment_frames: np.ndarray  # int64 [T], frames each segment covers
     cls: str | None = None  # anomaly class (shard column `class`), None when unknown
+    captions: np.ndarray | None = None  # float32 [T, E]: TEVAD's caption stream, if used
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Batch:
     mask: Tensor  # [B, T] bool, valid segments
     labels: Tensor | None  # [B] float 0/1
     is_synthetic: Tensor  # [B] bool
+    captions: Tensor | None = None  # [B, T, E] caption embeddings, when the detector reads them
 
 
 def experiment_name(experiment: dict) -> str:
@@ -153,6 +155,26 @@ def _stored_videos(stores: list[str]) -> list[Video]:
     if len(set(ids)) != len(ids):
         raise ValueError("a video appears in two feature stores")
     return sorted(videos, key=lambda v: v.video_id)
+
+
+def attach_captions(videos: list[Video], captioned: list[Video]) -> list[Video]:
+    """Each video with its caption embeddings ([T, E], from the caption shards, one crop),
+    checked segment for segment against the visual features."""
+    by_id = {c.video_id: c for c in captioned}
+    out = []
+    for v in videos:
+        c = by_id.get(v.video_id)
+        if c is None:
+            raise ValueError(f"video {v.video_id!r} has visual features but no captions")
+        if c.features.shape[1] != v.features.shape[1] or not np.array_equal(
+            c.segment_frames, v.segment_frames
+        ):
+            raise ValueError(
+                f"video {v.video_id!r}: captions cover {c.features.shape[1]} segments, the "
+                f"visual features {v.features.shape[1]}; rerun the captions rules"
+            )
+        out.append(Video(**{**v.__dict__, "captions": np.asarray(c.features)[0]}))
+    return out
 
 
 def average_crops(videos: list[Video]) -> list[Video]:
@@ -328,6 +350,15 @@ class TrainSet:
             f = resample(np.asarray(v.features), segments)
             self.features[i, : f.shape[0], : f.shape[1]] = torch.from_numpy(f)
             self.mask[i, : f.shape[1]] = True
+        captioned = {v.captions is not None for v in videos}
+        if len(captioned) > 1:
+            raise ValueError("some training videos have captions and others not")
+        self.captions = None
+        if captioned == {True}:
+            self.captions = torch.zeros(len(videos), max(lengths), videos[0].captions.shape[-1])
+            for i, v in enumerate(videos):
+                c = resample(v.captions[None], segments)[0]
+                self.captions[i, : len(c)] = torch.from_numpy(c)
         self.labels = torch.tensor([float(v.label) for v in videos]) if labelled else None
         self.is_synthetic = torch.tensor([v.source == "synthetic" for v in videos])
         self.labelled = labelled
@@ -340,7 +371,7 @@ class TrainSet:
 
     def to(self, device: torch.device) -> TrainSet:
         """Move the tensors (once) to the training device; returns self."""
-        for name in ("features", "mask", "n_crops", "labels", "is_synthetic"):
+        for name in ("features", "mask", "n_crops", "labels", "is_synthetic", "captions"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, value.to(device))
@@ -375,6 +406,7 @@ class TrainSet:
             mask=self.mask[index],
             labels=None if self.labels is None else self.labels[index],
             is_synthetic=self.is_synthetic[index],
+            captions=None if self.captions is None else self.captions[index],
         )
 
 

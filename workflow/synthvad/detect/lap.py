@@ -249,6 +249,8 @@ class LAP(nn.Module):
         if self.standardize:
             x = self.norm(x)
         h = self.dropout(self.context(x))
+        if caption is not None and not self.caption_dim:
+            raise ValueError("captions given to a LAP built without a caption stream")
         if self.caption_dim:
             if caption is None:
                 raise ValueError("this LAP was built with a caption stream; pass its embeddings")
@@ -261,10 +263,10 @@ class LAP(nn.Module):
         """Test path: segment scores [N, T] of full-length rows (one crop each)."""
         return torch.sigmoid(self.head(self.features(x, caption)).squeeze(-1))
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Segment scores [B, T] of visual rows, unpadded (the temporal context would see
-        padding) and in bounded chunks (score_by_length)."""
-        return score_by_length(self.score_rows, x, mask)
+    def forward(self, x: Tensor, mask: Tensor, captions: Tensor | None = None) -> Tensor:
+        """Segment scores [B, T] of visual rows (+ their captions [B, T, E]), unpadded (the
+        temporal context would see padding) and in bounded chunks (score_by_length)."""
+        return score_by_length(self.score_rows, x, mask, captions)
 
     def video_scores(self, scores: Tensor, mask: Tensor) -> Tensor:
         return losses.topk_mean(scores, mask, self.k)
@@ -399,7 +401,8 @@ class LAP(nn.Module):
             [normal.repeat(-(-n // len(normal)))[:n], abnormal.repeat(-(-n // len(abnormal)))[:n]]
         )
         labels, synthetic = labels[order], batch.is_synthetic[order]
-        out = self.terms(batch.x[order].unsqueeze(1), labels)
+        captions = None if batch.captions is None else batch.captions[order].unsqueeze(1)
+        out = self.terms(batch.x[order].unsqueeze(1), labels, captions)
         parts = {k: out[k].detach() for k in ("bce", "magnitude", "smoothness", "sparsity", "pseudo", "triplet")}  # fmt: skip
         if self.ssls == "released":
             # The released VLR: the whole batch cost times the abnormal half's mix of real

@@ -72,16 +72,22 @@ class MemoryUnit(nn.Module):
         return score, attention @ self.memory
 
 
-def score_by_length(score_rows: Callable[[Tensor], Tensor], x: Tensor, mask: Tensor) -> Tensor:
+def score_by_length(
+    score_rows: Callable[..., Tensor], x: Tensor, mask: Tensor, extra: Tensor | None = None
+) -> Tensor:
     """Segment scores [B, T] of a sequence model (attention, temporal convolutions) whose
     output would change with padding: rows of one valid length are scored together,
-    unpadded, at most SCORE_SEGMENTS segments at a time (a long video's crops one by one)."""
+    unpadded, at most SCORE_SEGMENTS segments at a time (a long video's crops one by one).
+    `extra` ([B, T, E], e.g. captions) is cut the same way and passed along."""
     lengths = mask.sum(dim=1)
     scores = x.new_zeros(mask.shape)
     for length in lengths.unique().tolist():
         rows = torch.where(lengths == length)[0]
         for part in rows.split(max(1, SCORE_SEGMENTS // length)):
-            scores[part, :length] = score_rows(x[part, :length])
+            args = (
+                (x[part, :length],) if extra is None else (x[part, :length], extra[part, :length])
+            )
+            scores[part, :length] = score_rows(*args)
     return scores
 
 

@@ -29,6 +29,7 @@ from synthvad.detect.data import (
     StreamSampler,
     TrainSet,
     Video,
+    attach_captions,
     average_crops,
     count_videos,
     experiment_name,
@@ -142,8 +143,9 @@ def scaled_step_loss(
 SCORE_BUDGET = 1 << 18
 
 
-def _padded(videos: list[Video]) -> tuple[Tensor, Tensor, list[int]]:
-    """Every crop of every video as one row: x [sum C, T, D], mask, crops per video."""
+def _padded(videos: list[Video]) -> tuple[Tensor, Tensor, Tensor | None, list[int]]:
+    """Every crop of every video as one row: x [sum C, T, D], mask, the captions of each
+    row's video ([sum C, T, E], or None without a caption stream), crops per video."""
     rows = [torch.from_numpy(c) for v in videos for c in np.asarray(v.features)]
     length = max(r.shape[0] for r in rows)
     x = torch.zeros(len(rows), length, rows[0].shape[1])
@@ -151,7 +153,13 @@ def _padded(videos: list[Video]) -> tuple[Tensor, Tensor, list[int]]:
     for i, r in enumerate(rows):
         x[i, : len(r)] = r
         mask[i, : len(r)] = True
-    return x, mask, [v.features.shape[0] for v in videos]
+    captions = None
+    if videos[0].captions is not None:
+        per_row = [v.captions for v in videos for _ in range(v.features.shape[0])]
+        captions = torch.zeros(len(rows), length, per_row[0].shape[-1])
+        for i, c in enumerate(per_row):
+            captions[i, : len(c)] = torch.from_numpy(c)
+    return x, mask, captions, [v.features.shape[0] for v in videos]
 
 
 def _score_groups(videos: list[Video], batch_size: int) -> Iterator[list[Video]]:
@@ -179,8 +187,11 @@ def score_videos(
     model.eval()
     out = []
     for group in _score_groups(videos, batch_size):
-        x, mask, crops = _padded(group)
-        scores = model(x.to(device), mask.to(device)).cpu()
+        x, mask, captions, crops = _padded(group)
+        if captions is None:
+            scores = model(x.to(device), mask.to(device)).cpu()
+        else:
+            scores = model(x.to(device), mask.to(device), captions.to(device)).cpu()
         for v, chunk in zip(group, scores.split(crops), strict=True):
             out.append(chunk[:, : v.features.shape[1]].mean(dim=0).numpy())
     return out
@@ -525,13 +536,15 @@ def run_experiment(
     out: dict[str, str],
     threads: int | None = None,
     text_bank_path: str | None = None,
+    caption_paths: list[str] | None = None,
 ) -> dict:
     """Train the experiment's detector for every seed; write out["model"|"scores"|"metrics"|
     "history"]: all seeds' weights, frame scores and epoch logs (a `seed` column), and
     metrics per seed with their mean and std. Returns the metrics dict.
 
     `feature_paths`: feature stores (the workflow's; read one video at a time) or feature
-    shards (read into memory)."""
+    shards (read into memory). `caption_paths`: caption shards (the caption_features
+    rule's), for a detector with `captions: true`."""
     name = experiment_name(experiment)
     missing_out = {"model", "scores", "metrics", "history"} - set(out)
     if missing_out:
@@ -543,6 +556,15 @@ def run_experiment(
     unsupervised = bool(experiment.get("unsupervised", False))
 
     videos = load_videos(feature_paths)
+    if bool(cfg.get("captions")) != bool(caption_paths):
+        raise ValueError(
+            f"experiment {name!r}: the detector's captions key is {bool(cfg.get('captions'))} "
+            f"but {len(caption_paths or [])} caption shards were given"
+        )
+    if caption_paths:
+        captioned = load_videos(caption_paths)
+        videos = attach_captions(videos, captioned)
+        cfg["caption_dim"] = int(captioned[0].features.shape[-1])  # kept in the model header
     if protocol["crops"] == "mean":
         videos = average_crops(videos)
     pool = select_training(videos, experiment)
