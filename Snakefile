@@ -31,6 +31,7 @@ include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/filter.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/captions.smk"
+include: "workflow/rules/quality.smk"
 include: "workflow/rules/detect.smk"
 
 

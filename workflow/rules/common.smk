@@ -153,11 +153,22 @@ def experiment_text_bank(wildcards):
     return []
 
 
+def synthetic_metrics(wildcards):
+    """What the report shows about the made clips, when some experiment trains on them."""
+    return {"domain_gap": f"{R}/metrics/domain_gap.json"} if METHODS else {}
+
+
 def report_warnings():
     warnings = []
     clip_used = not FEATURES_IMPORTED or METHODS  # imported features need no CLIP alone
     if config["clip"]["pretrained"] is None and clip_used:
         warnings.append(RANDOM_WEIGHTS_WARNING)
+    i3d = config["features"]["extractor"] in ("i3d", "i3d_resnet50")
+    if i3d and config["features"]["i3d"]["weights"] is None and clip_used:
+        warnings.append(
+            "I3D weights are RANDOM (features.i3d.weights is null): the features carry no "
+            "semantics; set it to a checkpoint for a real run"
+        )
     if any(GENERATORS[method] == "perturb" for method in METHODS):
         warnings.append("synthetic clips come from the offline `perturb` renderer, not a diffusion model")
     return warnings

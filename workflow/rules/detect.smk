@@ -72,6 +72,7 @@ rule detect:
 
 rule report:
     input:
+        unpack(synthetic_metrics),
         metrics=expand(f"{R}/runs/{{experiment}}/metrics.json", experiment=EXPERIMENTS),
         scores=expand(f"{R}/runs/{{experiment}}/scores.parquet", experiment=EXPERIMENTS),
         index=f"{R}/index.parquet",

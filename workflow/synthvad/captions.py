@@ -215,8 +215,7 @@ def embed_part(
     position = {t: i for i, t in enumerate(texts)}
     features = vectors[[position[c] for c in rows["caption"]]].astype(np.float32)
     with shard_writer(out, features.shape[1]) as append:
-        meta = rows[META_COLUMNS].astype(object)
-        append(meta.where(meta.notna(), None).assign(crop=0), features)  # null stays null
+        append(rows[META_COLUMNS].assign(crop=0), features)
     log.info("captions: %d distinct of %d segments, %d dims (%s)", len(texts), len(rows), features.shape[1], bundle.name)  # fmt: skip
     return int(features.shape[1])
 

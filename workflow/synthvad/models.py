@@ -75,12 +75,18 @@ class ClipBundle:
         return torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
 
 
+def weights_tag(weights: str | None) -> str:
+    """A path-safe name of a weights setting: a file's stem, a tag as it is, or random."""
+    weights = weights or "random"
+    weights = (
+        Path(weights).stem if os.sep in weights or weights.endswith((".pt", ".pth")) else weights
+    )
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in weights)
+
+
 def clip_tag(cfg: dict[str, Any]) -> str:
     """A short, path-safe name of the configured extractor, e.g. clip-ViT-B-32-random."""
-    weights = cfg.get("pretrained") or "random"
-    weights = Path(weights).stem if os.sep in weights or weights.endswith(".pt") else weights
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in weights)
-    return f"clip-{cfg['model']}-{safe}"
+    return f"clip-{cfg['model']}-{weights_tag(cfg.get('pretrained'))}"
 
 
 def load_clip(cfg: dict[str, Any], seed: int = 0) -> ClipBundle:

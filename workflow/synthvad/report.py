@@ -263,6 +263,49 @@ def _write_plots(
     plot_scaling(out_dir / "scaling.png", table)
 
 
+def _number(value: object, digits: int = 2) -> str:
+    return "–" if value is None else f"{float(value):.{digits}f}"
+
+
+def generation_section(generation: Mapping) -> list[str]:
+    """PA-VAD Table 3's layout: a row per synthetic method (and per class), FVD, FID, KVD, KID."""
+    lines = ["", "## Generation quality (PA-VAD Table 3)", ""]
+    lines += [
+        "| synthetic data | class | clips | FVD ↓ | FID ↓ | KVD ↓ | KID ↓ |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in generation["rows"]:
+        cells = [row["method"], row["class"], str(row["clips"])]
+        cells += [_number(row["fvd"], 1), _number(row["fid"], 1)]
+        cells += [_number(row["kvd"], 4), _number(row["kid"], 4)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", generation["note"]]
+    return lines
+
+
+def domain_gap_section(gap: Mapping) -> list[str]:
+    """PA-VAD Table 1's layout: mean feature norm of real and pseudo anomalies, per class."""
+    rows = gap["mean_norm"]
+    groups = ["real_abnormal", "pseudo_abnormal", "real_normal", "pseudo_normal"]
+    by = {(r["group"], r["class"]): r for r in rows}
+    classes = ["all"] + sorted({r["class"] for r in rows if r["class"] not in (None, "all")})
+    lines = ["", "## Feature norms of real and pseudo anomalies (PA-VAD Table 1)", ""]
+    lines += ["| class | " + " | ".join(g.replace("_", " ") for g in groups) + " |"]
+    lines += ["|---|" + "---|" * len(groups)]
+    for cls in classes:
+        cells = []
+        for group in groups:
+            r = by.get((group, cls))
+            cells.append("–" if r is None else f"{r['mean_norm']:.2f} ({r['videos']})")
+        lines.append(f"| {cls} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Mean L2 norm of training segment features (every crop), with the number of videos; "
+        "the PCA of the same features is the domain-gap plot.",
+    ]
+    return lines
+
+
 def make_report(
     runs: dict[str, dict[str, str]],
     index_path: str,
@@ -271,6 +314,8 @@ def make_report(
     out_table_md: str,
     plot_dir: str,
     warnings: list[str],
+    generation_path: str | None = None,
+    domain_gap_path: str | None = None,
 ) -> None:
     """Write the comparison table (CSV, Markdown) and plot_dir with one PNG per test video.
 
@@ -286,4 +331,10 @@ def make_report(
         _write_plots(tmp, runs, table, index, intervals)
 
     write_text(table.drop(columns="scaling_line").to_csv(index=False), out_table_csv)
-    write_text(markdown_table(table, warnings), out_table_md)
+    text = markdown_table(table, warnings)
+    extra: list[str] = []
+    if generation_path:
+        extra += generation_section(json.loads(Path(generation_path).read_text()))
+    if domain_gap_path:
+        extra += domain_gap_section(json.loads(Path(domain_gap_path).read_text()))
+    write_text(text + "\n".join(extra) + ("\n" if extra else ""), out_table_md)

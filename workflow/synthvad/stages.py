@@ -222,6 +222,12 @@ def detect(smk: Any) -> None:
     )
 
 
+def domain_gap(smk: Any) -> None:
+    from synthvad import domain_gap as stage
+
+    stage.run(list(smk.input.stores), smk.params.seed, smk.output.json, smk.output.plot)
+
+
 def report(smk: Any) -> None:
     import pandas as pd
 
@@ -244,6 +250,8 @@ def report(smk: Any) -> None:
         out_table_md=smk.output.table_md,
         plot_dir=smk.output.plots,
         warnings=[*smk.params.warnings, *skipped],
+        generation_path=smk.input.get("generation"),
+        domain_gap_path=smk.input.get("domain_gap"),
     )
 
 
@@ -266,6 +274,7 @@ STAGES: dict[str, Callable[[Any], None]] = {
     "captions": captions,
     "caption_features": caption_features,
     "detect": detect,
+    "domain_gap": domain_gap,
     "report": report,
 }
 

@@ -121,7 +121,8 @@ def check_config(config: dict[str, Any], error: type[Exception]) -> None:
             raise error(
                 f"config key 'data.features.extractor': the imported features come from "
                 f"{stated!r}, but synthetic clips ({', '.join(methods)}) would be extracted "
-                f"with {synthetic!r} (features.extractor; clip.model, clip.pretrained); "
+                f"with {synthetic!r} (features.extractor; clip.model, clip.pretrained or "
+                f"features.i3d.weights); "
                 "features of different extractors cannot be mixed: import features of the "
                 "configured extractor or drop the synthetic experiments"
             )

@@ -46,12 +46,21 @@ CLIP_ONLY_KEYS = (
 )
 
 
+# The I3D extractors (synthvad.features.i3d_extract) and the name their tag starts with.
+I3D_TAGS = {"i3d": "i3d-inception", "i3d_resnet50": "i3d-resnet50"}
+I3D_ONLY_KEYS = ("i3d",)
+
+
 def extractor_tag(config: Mapping[str, Any]) -> str:
     """A path-safe name of the configured extractor (the features/{tag}/ folder):
-    clip-<model>-<weights>, or motion-grid<G>."""
+    clip-<model>-<weights>, motion-grid<G>, i3d-inception-<weights> or i3d-resnet50-<weights>."""
     features = config["features"]
     if features["extractor"] == "motion":
         return f"motion-grid{features['motion']['grid']}"
+    from synthvad.models import weights_tag
+
+    if features["extractor"] in I3D_TAGS:
+        return f"{I3D_TAGS[features['extractor']]}-{weights_tag(features['i3d']['weights'])}"
     from synthvad.models import clip_tag
 
     return clip_tag(config["clip"])
@@ -62,10 +71,15 @@ def params(config: Mapping[str, Any]) -> dict[str, Any]:
     extractor has no weights and no seed, so neither `clip` nor `seed` reruns it."""
     features = {k: v for k, v in config["features"].items() if k not in RUNTIME_KEYS}
     if features["extractor"] == "motion":
-        kept = {k: v for k, v in features.items() if k not in CLIP_ONLY_KEYS}
+        kept = {k: v for k, v in features.items() if k not in CLIP_ONLY_KEYS + I3D_ONLY_KEYS}
         return canonical({"features": kept, "segments": config["segments"]})
+    if features["extractor"] in I3D_TAGS:
+        kept = {k: v for k, v in features.items() if k not in ("motion", "sampling", "frames_per_segment", "stride")}  # fmt: skip
+        kept["i3d"] = {"weights": features["i3d"]["weights"]}  # device, batch: how, not what
+        return canonical({"features": kept, "segments": config["segments"], "seed": config["seed"]})
     clip = {k: v for k, v in config["clip"].items() if k not in CLIP_RUNTIME_KEYS}
     features.pop("motion", None)
+    features.pop("i3d", None)
     return canonical(
         {"clip": clip, "features": features, "segments": config["segments"], "seed": config["seed"]}
     )
@@ -74,16 +88,19 @@ def params(config: Mapping[str, Any]) -> dict[str, Any]:
 def runtime(config: Mapping[str, Any]) -> dict[str, Any]:
     """How features are computed: device, batch size, decoding workers, threads."""
     features = config["features"]
+    i3d = features["extractor"] in I3D_TAGS
     return {
-        "device": config["clip"]["device"],
-        "batch_size": features["batch_size"],
+        "device": features["i3d"]["device"] if i3d else config["clip"]["device"],
+        "batch_size": features["i3d"]["batch_size"] if i3d else features["batch_size"],
         "workers": features["workers"],
         "threads": features["threads"],
     }
 
 
 def uses_gpu(config: Mapping[str, Any]) -> int:
-    """The `gpu` resource: 1 only for the clip extractor with clip.device naming CUDA (auto
-    stays on CPU nodes); the motion extractor runs on CPUs."""
-    clip = config["features"]["extractor"] == "clip"
-    return int(clip and str(config["clip"]["device"]).startswith("cuda"))
+    """The `gpu` resource: 1 only for a network extractor whose device names CUDA (clip.device,
+    features.i3d.device; auto stays on CPU nodes); the motion extractor runs on CPUs."""
+    return int(
+        str(runtime(config)["device"]).startswith("cuda")
+        and config["features"]["extractor"] != "motion"
+    )

@@ -115,6 +115,24 @@ def _extractor(
         workers = resolve_motion_workers(runtime["workers"], threads)
         log.info("%d videos, motion extractor (D=%d), %d workers", len(tasks), spec.dim, workers)
         return spec.dim, extract_motion(tasks, params["segments"], spec, workers)
+    if params["features"]["extractor"] in ("i3d", "i3d_resnet50"):
+        from synthvad.features.i3d_extract import extract_clips, load_network
+        from synthvad.models import resolve_device
+
+        extractor = params["features"]["extractor"]
+        device = resolve_device(runtime["device"])
+        network = bundle or load_network(
+            extractor, params["features"]["i3d"]["weights"], params["seed"]
+        )
+        workers = resolve_workers(runtime["workers"], device, threads)
+        log.info("%d videos, %s extractor, %d decoding workers, device %s", len(tasks), extractor, workers, device)  # fmt: skip
+        stream = extract_clips(
+            tasks, extractor, network, params["segments"], params["features"],
+            int(runtime["batch_size"]), workers, device,
+        )  # fmt: skip
+        from synthvad.features.i3d_extract import NETWORKS
+
+        return NETWORKS[extractor].dim, stream
     if bundle is None:
         from synthvad.models import load_clip
 

@@ -44,7 +44,10 @@ def _table(meta: pd.DataFrame, features: np.ndarray, schema: pa.Schema) -> pa.Ta
             flat = pa.array(features.reshape(-1), type=pa.float32())
             columns["feature"] = pa.FixedSizeListArray.from_arrays(flat, dim)
         else:
-            columns[field.name] = pa.array(meta[field.name].tolist(), type=field.type)
+            # from_pandas: a missing value (None, or NaN in pandas' string columns) is null.
+            columns[field.name] = pa.array(
+                meta[field.name].tolist(), type=field.type, from_pandas=True
+            )
     return pa.table(columns, schema=schema)
 
 

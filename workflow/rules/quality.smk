@@ -1,0 +1,29 @@
+# What the synthetic clips look like to the detector and to a viewer: the real-vs-pseudo
+# feature gap (PA-VAD Table 1 and a PCA) from the feature stores, and the generation
+# quality (PA-VAD Table 3: FID, KID on frames, FVD, KVD on I3D clips) from the videos.
+# Both only when some experiment trains on made clips; the report shows them.
+
+if METHODS:
+
+    rule domain_gap:
+        input:
+            stores=[f"{FEATURES}/store-real", f"{FEATURES}/store-synthetic"],
+        output:
+            json=f"{R}/metrics/domain_gap.json",
+            plot=report(
+                f"{R}/report/domain_gap.png",
+                caption="../report/domain_gap.rst",
+                category="Synthetic data",
+            ),
+        params:
+            seed=config["seed"],
+        log:
+            f"{LOGS}/domain_gap.log",
+        threads: 1
+        resources:
+            mem_mb=grows(4000),
+            runtime=grows(60),
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            STAGE
