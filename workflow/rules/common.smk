@@ -155,7 +155,12 @@ def experiment_text_bank(wildcards):
 
 def synthetic_metrics(wildcards):
     """What the report shows about the made clips, when some experiment trains on them."""
-    return {"domain_gap": f"{R}/metrics/domain_gap.json"} if METHODS else {}
+    if not METHODS:
+        return {}
+    inputs = {"domain_gap": f"{R}/metrics/domain_gap.json"}
+    if config["quality"]["enabled"]:
+        inputs["generation"] = f"{R}/metrics/generation.json"
+    return inputs
 
 
 def report_warnings():

@@ -27,3 +27,28 @@ if METHODS:
             "../../envs/torch.yaml"
         script:
             STAGE
+
+if METHODS and config["quality"]["enabled"]:
+
+    rule generation_quality:
+        input:
+            index=f"{R}/index.parquet",
+            filtered=f"{R}/filtered.parquet",
+            clips=[clip_video(c) for c in CLIPS],
+        output:
+            f"{R}/metrics/generation.json",
+        params:
+            # device and batch size decide how, not what: not rule params.
+            config=canonical({k: v for k, v in config["quality"].items() if k not in ("device", "batch_size")}),
+            seed=config["seed"],
+        log:
+            f"{LOGS}/generation_quality.log",
+        threads: 2
+        resources:
+            gpu=int(str(config["quality"]["device"]).startswith("cuda")),
+            mem_mb=grows(8000),
+            runtime=grows(120),
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            STAGE

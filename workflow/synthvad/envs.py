@@ -22,9 +22,11 @@ DIFFUSION = [
     "torch", "torchvision", "safetensors", "diffusers", "transformers", "accelerate", "ftfy",
     "sentencepiece", "protobuf",
 ]  # fmt: skip
+# FID/KID/FVD/KVD (synthvad.quality)
+QUALITY = ["torchmetrics", "torch-fidelity"]
 GROUPS: dict[str, list[str]] = {
     "core": CORE,
-    "torch": [*CORE, "torch", "torchvision", "open-clip-torch", "safetensors"],
+    "torch": [*CORE, "torch", "torchvision", "open-clip-torch", "safetensors", *QUALITY],
     "llm": [*CORE, "openai"],
     "diffusion": [*CORE, *DIFFUSION],
 }

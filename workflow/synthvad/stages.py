@@ -228,6 +228,18 @@ def domain_gap(smk: Any) -> None:
     stage.run(list(smk.input.stores), smk.params.seed, smk.output.json, smk.output.plot)
 
 
+def generation_quality(smk: Any) -> None:
+    import torch
+
+    from synthvad import generation
+
+    torch.set_num_threads(max(1, int(smk.threads)))
+    cfg = {**smk.params.config, **{k: smk.config["quality"][k] for k in ("device", "batch_size")}}
+    generation.run(
+        smk.input.index, smk.input.filtered, cfg, smk.params.seed, cfg["device"], smk.output[0]
+    )
+
+
 def report(smk: Any) -> None:
     import pandas as pd
 
@@ -275,6 +287,7 @@ STAGES: dict[str, Callable[[Any], None]] = {
     "caption_features": caption_features,
     "detect": detect,
     "domain_gap": domain_gap,
+    "generation_quality": generation_quality,
     "report": report,
 }
 

@@ -2,8 +2,9 @@
 an I3D network (InceptionI3d, 1024-D; I3D-ResNet50, 2048-D), the features the public
 UCF-Crime / ShanghaiTech / XD-Violence releases are made of.
 
-A segment's clip is its 16 frames (a segment of another length gives 16 frames spread
-evenly over it, repeating frames of a shorter one). Decoding and cropping (uint8) run in
+A segment's clip is its 16 frames (a shorter last segment repeats its last frame, a longer
+segment gives 16 spread evenly); frames are resized and cropped as the public features were
+(i3d_crops; sources in synthvad.features.i3d). Decoding and cropping (uint8) run in
 DataLoader workers on a GPU and in the main process on a CPU, as for the CLIP extractor;
 the network sees `batch_size` clips at a time.
 """
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from synthvad.features.extract import VideoFeatures, autocast_dtype
 from synthvad.features.loader import VideoTask
-from synthvad.features.transforms import CROPS, crops_uint8
+from synthvad.features.transforms import CROPS
 from synthvad.io.video import VideoError, probe, read_frames
 from synthvad.segments import segment_bounds
 
@@ -60,11 +61,42 @@ def load_network(extractor: str, weights: str | None, seed: int) -> nn.Module:
     return getattr(module, NETWORKS[extractor].loader)(weights, seed=seed)
 
 
+# The public features' frame size (width, height) and crop boxes (top, left) on it, in
+# the community's order: corners and centre, then the same five of the mirrored frame.
+FRAME_SIZE = (340, 256)
+CROP_BOXES = ((0, 0), (0, 116), (16, 58), (32, 0), (32, 116))
+CENTRE = 2
+
+
 def clip_frame_indices(start: int, end: int, length: int = CLIP_FRAMES) -> list[int]:
-    """`length` frame indices of segment [start, end): every frame when it has `length`,
-    else the centres of `length` equal bins (a shorter segment repeats frames)."""
+    """`length` frame indices of segment [start, end): its frames, the last one repeated
+    when it is shorter (UR-DMU's padding of a partial last segment); a longer segment
+    gives the centres of `length` equal bins."""
     n = end - start
+    if n <= length:
+        return [start + min(i, n - 1) for i in range(length)]
     return [start + (2 * i + 1) * n // (2 * length) for i in range(length)]
+
+
+def i3d_crops(frames: np.ndarray, mode: str) -> torch.Tensor:
+    """uint8 RGB frames [N, H, W, 3] -> uint8 crops [N, K, 3, 224, 224] as the public I3D
+    features were made: the whole frame resized to 340 x 256 (Lanczos, aspect ratio
+    ignored), then ten 224 crops (`ten`) or the centre one (`center`)."""
+    from PIL import Image
+
+    if mode not in CROPS:
+        raise ValueError(f"features.crops: {mode!r} is not one of {', '.join(CROPS)}")
+    resized = np.stack(
+        [
+            np.asarray(Image.fromarray(f).resize(FRAME_SIZE, Image.Resampling.LANCZOS))
+            for f in frames
+        ]
+    )
+    x = torch.from_numpy(resized).permute(0, 3, 1, 2)  # [N, 3, 256, 340]
+    boxes = [CROP_BOXES[CENTRE]] if mode == "center" else list(CROP_BOXES)
+    views = [x] if mode == "center" else [x, x.flip(-1)]
+    crops = [v[:, :, t : t + CROP_SIZE, s : s + CROP_SIZE] for v in views for t, s in boxes]
+    return torch.stack(crops, dim=1).contiguous()
 
 
 @dataclass(frozen=True)
@@ -83,14 +115,9 @@ class SegmentClips(IterableDataset):
     """Blocks of segment clips, video after video (a worker owns whole videos)."""
 
     def __init__(
-        self,
-        tasks: Sequence[VideoTask],
-        segments_cfg: Mapping[str, Any],
-        crops: str,
-        resize: int | None,
+        self, tasks: Sequence[VideoTask], segments_cfg: Mapping[str, Any], crops: str
     ) -> None:
-        self.tasks, self.segments_cfg = list(tasks), dict(segments_cfg)
-        self.crops, self.resize = crops, resize
+        self.tasks, self.segments_cfg, self.crops = list(tasks), dict(segments_cfg), crops
 
     def __iter__(self) -> Iterator[ClipBlock]:
         info = get_worker_info()
@@ -113,9 +140,7 @@ class SegmentClips(IterableDataset):
                 picks = [clip_frame_indices(s, e) for s, e in block]
                 wanted = sorted({i for p in picks for i in p})
                 at = {frame: k for k, frame in enumerate(wanted)}
-                crops = crops_uint8(
-                    read_frames(task.path, wanted), self.crops, CROP_SIZE, self.resize
-                )
+                crops = i3d_crops(read_frames(task.path, wanted), self.crops)
                 order = torch.tensor([[at[i] for i in p] for p in picks])  # [segments, 16]
                 clips = crops[order].permute(0, 2, 1, 3, 4, 5).contiguous()  # [s, K, 16, 3, S, S]
                 yield ClipBlock(
@@ -149,9 +174,7 @@ def extract_clips(
     n_crops = CROPS[features_cfg["crops"]]
     dtype = autocast_dtype(features_cfg["precision"], device)
     network = network.to(device).eval()
-    dataset = SegmentClips(
-        tasks, segments_cfg, features_cfg["crops"], features_cfg["ten_crop_resize"]
-    )
+    dataset = SegmentClips(tasks, segments_cfg, features_cfg["crops"])
     loader = DataLoader(
         dataset,
         batch_size=None,
