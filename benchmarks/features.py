@@ -18,6 +18,7 @@ GPU's bf16 peak the stage reaches (FLOPs per image x images/s / peak). Not a tes
 
   python benchmarks/features.py                                  # CPU, ViT-B-32, 2 videos
   python benchmarks/features.py --model ViT-L-14 --device cuda --batch-size 256 --workers 8
+  python benchmarks/features.py --extractor i3d --crops ten --batch-size 10   # I3D: clips/s
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ BF16_PEAK_TFLOPS = {"H100 SXM": 989.4, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", nargs="+", type=Path, default=VIDEOS)
+    parser.add_argument(
+        "--extractor",
+        default="clip",
+        choices=["clip", "i3d", "i3d_resnet50"],
+        help="i3d*: stage 6 against the network alone (no naive loop), --frames per video",
+    )
+    parser.add_argument("--frames", type=int, default=64, help="i3d*: frames per video used")
     parser.add_argument("--model", default="ViT-B-32", help="open_clip architecture")
     parser.add_argument("--pretrained", help="checkpoint or cached tag; default random weights")
     parser.add_argument("--device", default="cpu")
@@ -208,8 +216,75 @@ def peak_tflops(args: argparse.Namespace, device: torch.device) -> float | None:
     return next((v for k, v in BF16_PEAK_TFLOPS.items() if all(w in name for w in k.split())), None)
 
 
+def i3d_main(args: argparse.Namespace) -> None:
+    """Clips per second of stage 6 with an I3D extractor (decoding, 340x256 Lanczos resize,
+    crops, batched network) against the network alone on ready, normalised clips: the same
+    number of clips in batches of the same size, random weights."""
+    import pandas as pd
+
+    from synthvad.features.i3d_extract import CLIP_FRAMES, load_network, network_module
+    from synthvad.models import resolve_device
+
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    network = load_network(args.extractor, None, seed=0).to(device).eval()
+    params = {
+        "features": {"extractor": args.extractor, "crops": args.crops, "precision": args.precision,
+                     "i3d": {"weights": None}},
+        "segments": {"length": CLIP_FRAMES, "keep_last_partial": False},
+        "seed": 0,
+    }  # fmt: skip
+    runtime = {"device": args.device, "batch_size": args.batch_size, "workers": args.workers, "threads": args.threads}  # fmt: skip
+    videos = pd.DataFrame(
+        {"video_id": [p.stem for p in args.videos], "split": "test", "source": "real",
+         "method": None, "label": 0, "class": "normal", "path": [str(p) for p in args.videos],
+         "n_frames": args.frames}
+    )  # fmt: skip
+    n_crops = 1 if args.crops == "center" else 10
+    n_clips = len(args.videos) * (args.frames // CLIP_FRAMES) * n_crops
+    normalize = network_module(args.extractor).normalize_clips
+    ready = normalize(torch.randint(0, 256, (args.batch_size, CLIP_FRAMES, 3, 224, 224), dtype=torch.uint8))  # fmt: skip
+    dtype = None if device.type == "cpu" or args.precision == "float32" else torch.bfloat16
+
+    def limit() -> float:
+        synchronize(device)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            for start in range(0, n_clips, args.batch_size):
+                x = ready[: min(args.batch_size, n_clips - start)].to(device)
+                with torch.autocast(device.type, dtype=dtype) if dtype else _null():
+                    network.features(x)
+        synchronize(device)
+        return time.perf_counter() - started
+
+    def stage() -> float:
+        from synthvad.features.stage import extract_videos
+
+        with tempfile.TemporaryDirectory() as tmp:
+            synchronize(device)
+            started = time.perf_counter()
+            extract_videos(videos, params, runtime, f"{tmp}/s.parquet", skip_corrupt=False, bundle=network)  # fmt: skip
+            return time.perf_counter() - started
+
+    times: dict[str, list[float]] = {"stage6": [], "limit": []}
+    for _ in range(args.repeats):
+        times["stage6"].append(stage())
+        times["limit"].append(limit())
+    best = {k: min(v) for k, v in times.items()}
+    rate = {k: n_clips / t for k, t in best.items()}
+    print(f"{args.extractor} on {_device_name(device)}, {args.threads} threads, batch {args.batch_size}, "
+          f"{len(args.videos)} videos x {args.frames} frames, {n_crops} crop(s): {n_clips} clips, random weights")  # fmt: skip
+    print(f"stage 6: {rate['stage6']:.2f} clips/s; network alone: {rate['limit']:.2f} clips/s; "
+          f"stage / network = {rate['stage6'] / rate['limit']:.3f}")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps({"extractor": args.extractor, "clips": n_clips, "clips_per_s": rate, "best_s": best}, indent=1))  # fmt: skip
+
+
 def main() -> None:
     args = arguments()
+    if args.extractor != "clip":
+        i3d_main(args)
+        return
     load = os.getloadavg()[0]
     import pandas as pd
 

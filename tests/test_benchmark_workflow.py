@@ -35,7 +35,7 @@ LENGTHS = {"RoadAccidents021_x264": 5, "Explosion039_x264": 12, "Burglary021_x26
 DIM = 32
 
 
-def _fixture(workdir: Path, extractor: str, experiments: dict) -> dict[str, int]:
+def _fixture(workdir: Path, extractor: str, experiments: dict, dim: int = DIM) -> dict[str, int]:
     """Feature files, lists, annotations and config.yaml; returns test video -> T."""
     rng = np.random.default_rng(0)
     feats = workdir / "UCF_ten_crop_i3d"
@@ -46,7 +46,7 @@ def _fixture(workdir: Path, extractor: str, experiments: dict) -> dict[str, int]
         for name in names:
             n = LENGTHS.get(name, int(rng.integers(8, 20)))
             lengths[name] = n
-            np.save(feats / f"{name}_i3d.npy", rng.normal(size=(n, 10, DIM)).astype(np.float32))
+            np.save(feats / f"{name}_i3d.npy", rng.normal(size=(n, 10, dim)).astype(np.float32))
             lines.append(f"/home/author/UCF_ten_crop_i3d/{name}_i3d.npy")  # as RTFM ships
         (workdir / f"ucf-i3d-{split}.list").write_text("\n".join(lines))
     (workdir / "annotations").mkdir()
@@ -107,3 +107,27 @@ def test_gvvad_on_imported_features_is_one_switch(tmp_path):
     assert jobs["import_features"] == 1 and jobs["features_synthetic"] == 1
     assert jobs["synthesize"] >= 2 and jobs["describe"] == 1 and jobs["detect"] >= 2
     assert "features_real" not in jobs and "retrieve" not in jobs
+
+
+def test_imported_i3d_features_take_synthetic_clips_through_the_i3d_extractor(tmp_path):
+    """PA-VAD's setting on public features: imported I3D-ResNet50 features, GV-VAD clips
+    featurized by synthvad's own I3D-ResNet50 (random weights here), one detector."""
+    experiments = {"gvvad": {"synthetic": ["gvvad"], "alpha": 0.5}}
+    _fixture(tmp_path, "i3d-resnet50-random", experiments, dim=2048)
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    ci = yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())
+    config.update(classes=ci["classes"], describe=ci["describe"], synthesize=ci["synthesize"])
+    config["features"] = {"extractor": "i3d_resnet50", "crops": "center", "i3d": {"batch_size": 8}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(tmp_path)
+    r = tmp_path / "results" / "ucfbench"
+    synthetic = pd.read_parquet(r / "features" / "i3d-resnet50-random" / "part-synthetic.parquet")
+    assert len(synthetic.feature.iloc[0]) == 2048 and set(synthetic.crop) == {0}
+    metrics = json.loads((r / "runs" / "gvvad" / "metrics.json").read_text())
+    assert metrics["n_train_synthetic_abnormal"] > 0 and 0.0 <= metrics["auc"] <= 1.0
+    generation = json.loads((r / "metrics" / "generation.json").read_text())
+    assert generation["rows"] == [] and "imported features" in generation["note"]
+    gap = json.loads((r / "metrics" / "domain_gap.json").read_text())
+    assert {row["group"] for row in gap["mean_norm"]} >= {"real_abnormal", "pseudo_abnormal"}
+    summary = (r / "report" / "summary.md").read_text()
+    assert "I3D weights are RANDOM" in summary and "PA-VAD Table 1" in summary

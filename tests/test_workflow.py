@@ -80,11 +80,56 @@ def test_every_stage_writes_its_outputs(finished_run):
     summary = (r / "report" / "summary.md").read_text()
     assert "RANDOM" in summary and "pavad_darm" in summary
     assert len(list((r / "report" / "plots").glob("*.png"))) >= 5
+    # The synthetic-data tables: one generation row per method and per class, norms by group.
+    generation = json.loads((r / "metrics" / "generation.json").read_text())
+    assert {(row["method"], row["class"]) for row in generation["rows"]} >= {("gvvad", "all"), ("pavad", "all")}  # fmt: skip
+    assert "PA-VAD Table 3" in summary and "PA-VAD Table 1" in summary
+    assert (r / "report" / "domain_gap.png").stat().st_size > 1000
     assert not list(r.rglob("*.part")), "a temporary file was left behind"
 
 
 def test_second_run_does_nothing(finished_run):
     assert planned_jobs(finished_run) == Counter()
+
+
+def test_caption_stream_runs_its_rules_once_and_feeds_lap(finished_run, tmp_path, monkeypatch):
+    """Before the tests below change finished_run's config and outputs."""
+    import shutil
+
+    from safetensors import safe_open
+
+    from .openai_server import KEY, KEY_VAR, ScriptedOpenAI
+
+    workdir = tmp_path / "wf"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    monkeypatch.setenv(KEY_VAR, KEY)
+    run = workdir / "results" / "citest"
+    with ScriptedOpenAI(KEY) as server:
+        endpoint = {"base_url": server.base_url, "model": server.model, "api_key_env": KEY_VAR}
+        set_key(workdir, "captions", "openai", {**endpoint, "cache_dir": "results/llm-cache"})
+        set_key(workdir, "detectors.lap", "captions", True)
+        planned = planned_jobs(workdir)
+        # Captions of both parts, their embeddings, the one experiment on lap, the report.
+        assert planned == Counter(captions=2, caption_features=2, detect=1, report=1, all=1)
+        snakemake(workdir, "results/citest/runs/gvvad_lap/metrics.json")
+        segments = sum(
+            len(pd.read_parquet(run / "captions" / f"captions-{part}.parquet"))
+            for part in ("real", "synthetic")
+        )
+        assert len(server.chat) == segments  # one request per segment (segments_per_caption 1)
+        with safe_open(run / "runs" / "gvvad_lap" / "model.safetensors", "pt") as fh:
+            header = json.loads(fh.metadata()["synthvad"])
+        assert header["detector"]["caption_dim"] == 512  # ViT-B-32's text width
+        before = pd.read_parquet(run / "captions" / "captions-real.parquet")
+        # Forced again, every answer comes from the cache.
+        snakemake(
+            workdir, "results/citest/captions/captions-real.parquet", "--forcerun", "captions"
+        )
+        assert len(server.chat) == segments
+        pd.testing.assert_frame_equal(before, pd.read_parquet(run / "captions" / "captions-real.parquet"))  # fmt: skip
+        # Connection keys are not rule params.
+        set_key(workdir, "captions", "openai", {**endpoint, "cache_dir": "results/llm-cache", "timeout_s": 9})  # fmt: skip
+        assert "Nothing to be done" in snakemake(workdir, "--dry-run", "results/citest/runs/gvvad_lap/metrics.json")  # fmt: skip
 
 
 def test_filter_threshold_reruns_filter_and_downstream_only(finished_run):
@@ -95,6 +140,8 @@ def test_filter_threshold_reruns_filter_and_downstream_only(finished_run):
             "features_synthetic": 1,
             "feature_store": 1,
             "detect": 4,
+            "domain_gap": 1,  # the kept clips changed
+            "generation_quality": 1,
             "report": 1,
             "all": 1,
         }
@@ -159,42 +206,3 @@ def test_motion_extractor_runs_through_the_feature_stage(finished_run, tmp_path)
     # CLIP's sampling keys do not touch motion features.
     set_key(workdir, "features", "frames_per_segment", 3)
     assert "Nothing to be done" in snakemake(workdir, "--dry-run", *targets)
-
-
-def test_caption_stream_runs_its_rules_once_and_feeds_lap(finished_run, tmp_path, monkeypatch):
-    import shutil
-
-    from safetensors import safe_open
-
-    from .openai_server import KEY, KEY_VAR, ScriptedOpenAI
-
-    workdir = tmp_path / "wf"
-    shutil.copytree(finished_run, workdir, symlinks=True)
-    monkeypatch.setenv(KEY_VAR, KEY)
-    run = workdir / "results" / "citest"
-    with ScriptedOpenAI(KEY) as server:
-        endpoint = {"base_url": server.base_url, "model": server.model, "api_key_env": KEY_VAR}
-        set_key(workdir, "captions", "openai", {**endpoint, "cache_dir": "results/llm-cache"})
-        set_key(workdir, "detectors.lap", "captions", True)
-        planned = planned_jobs(workdir)
-        # Captions of both parts, their embeddings, the one experiment on lap, the report.
-        assert planned == Counter(captions=2, caption_features=2, detect=1, report=1, all=1)
-        snakemake(workdir, "results/citest/runs/gvvad_lap/metrics.json")
-        segments = sum(
-            len(pd.read_parquet(run / "captions" / f"captions-{part}.parquet"))
-            for part in ("real", "synthetic")
-        )
-        assert len(server.chat) == segments  # one request per segment (segments_per_caption 1)
-        with safe_open(run / "runs" / "gvvad_lap" / "model.safetensors", "pt") as fh:
-            header = json.loads(fh.metadata()["synthvad"])
-        assert header["detector"]["caption_dim"] == 512  # ViT-B-32's text width
-        before = pd.read_parquet(run / "captions" / "captions-real.parquet")
-        # Forced again, every answer comes from the cache.
-        snakemake(
-            workdir, "results/citest/captions/captions-real.parquet", "--forcerun", "captions"
-        )
-        assert len(server.chat) == segments
-        pd.testing.assert_frame_equal(before, pd.read_parquet(run / "captions" / "captions-real.parquet"))  # fmt: skip
-        # Connection keys are not rule params.
-        set_key(workdir, "captions", "openai", {**endpoint, "cache_dir": "results/llm-cache", "timeout_s": 9})  # fmt: skip
-        assert "Nothing to be done" in snakemake(workdir, "--dry-run", "results/citest/runs/gvvad_lap/metrics.json")  # fmt: skip

@@ -159,7 +159,7 @@ def run(
     ]
     needed = pd.concat([v for _, _, fake, ref, _ in plan for v in (fake, ref)])
     needed = needed.drop_duplicates("video_id")
-    encoders = Encoders(cfg, seed, resolve_device(device))
+    encoders = Encoders(cfg, seed, resolve_device(device, "quality.device"))
     features = {}
     for row in tqdm(
         needed.itertuples(index=False), total=len(needed), desc="quality", unit="video"

@@ -28,11 +28,11 @@ class ModelConfigError(RuntimeError):
     """A model that cannot be loaded as configured; the message names the config key."""
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, key: str = "clip.device") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelConfigError(f"clip.device is {name!r} but CUDA is not available here")
+        raise ModelConfigError(f"{key} is {name!r} but CUDA is not available here")
     return torch.device(name)
 
 

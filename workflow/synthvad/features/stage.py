@@ -120,7 +120,7 @@ def _extractor(
         from synthvad.models import resolve_device
 
         extractor = params["features"]["extractor"]
-        device = resolve_device(runtime["device"])
+        device = resolve_device(runtime["device"], "features.i3d.device")
         network = bundle or load_network(
             extractor, params["features"]["i3d"]["weights"], params["seed"]
         )
