@@ -9,7 +9,7 @@ import pytest
 
 from synthvad.io.atomic import write_json, write_parquet
 from synthvad.metrics import summarize_seeds
-from synthvad.report import make_report
+from synthvad.report import make_report as _make_report
 
 VIDEOS = {"test_a": (40, 1), "test_b": (32, 0)}  # video -> (n_frames, label)
 
@@ -48,6 +48,15 @@ def _fake_run(root: Path, name: str, aucs: list[float], shift: float) -> dict[st
     return paths
 
 
+def make_report(runs, index, gt, csv, md, plots, warnings, **kwargs):
+    """make_report with its HTML and figure outputs beside the Markdown table."""
+    out = Path(md).parent
+    kwargs.setdefault("detection_dir", str(out / "detection"))
+    kwargs.setdefault("landing_html", str(out / "landing.html"))
+    kwargs.setdefault("summary_html", str(out / "summary.html"))
+    _make_report(runs, index, gt, csv, md, plots, warnings, **kwargs)
+
+
 @pytest.fixture()
 def inputs(tmp_path):
     runs = {
@@ -56,7 +65,7 @@ def inputs(tmp_path):
     }
     index = pd.DataFrame(
         [
-            {"video_id": v, "split": "test", "label": lab, "n_frames": n}
+            {"video_id": v, "split": "test", "label": lab, "class": None, "n_frames": n}
             for v, (n, lab) in VIDEOS.items()
         ]
     )
@@ -98,8 +107,18 @@ def test_make_report_writes_table_markdown_and_plots(inputs):
     assert "n/a" in md  # auc_abnormal_videos was None
 
     pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
-    assert pngs == ["metrics.png", "test_a.png", "test_b.png"]
+    assert pngs == ["abnormal__abnormal__test_a.png", "normal__normal__test_b.png"]
+    assert (out / "detection" / "metrics.png").is_file()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp dir left
+
+    # The landing fragment and the sortable page: warnings first, one row per experiment,
+    # metric cells sortable by their mean.
+    landing = (out / "landing.html").read_text()
+    assert landing.index("CLIP weights are RANDOM") < landing.index('id="synthvad-comparison"')
+    assert landing.count("<tr>") == 3 and '<td data-sort="0.770000">0.770 ± 0.028</td>' in landing
+    assert "<b>syn_gvvad</b>: real normal + gvvad synthetic (alpha 0.5)" in landing
+    page = (out / "summary.html").read_text()
+    assert page.startswith("<!doctype html>") and "addEventListener" in page
 
 
 def test_make_report_replaces_an_old_plot_dir(inputs):
@@ -117,7 +136,7 @@ def test_make_report_replaces_an_old_plot_dir(inputs):
         [],
     )
     assert not (plots / "stale.png").exists()
-    assert (plots / "test_a.png").is_file()
+    assert (plots / "abnormal__abnormal__test_a.png").is_file()
 
 
 def test_make_report_rejects_runs_tested_on_different_frames(inputs):

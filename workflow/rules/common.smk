@@ -180,4 +180,4 @@ def report_warnings():
 
 
 def all_outputs():
-    return [f"{R}/report/summary.md", f"{R}/report/summary.csv", f"{R}/report/plots"]
+    return [f"{R}/report/summary.md", f"{R}/report/summary.html", f"{R}/report/plots"]

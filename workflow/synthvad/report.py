@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -141,8 +142,15 @@ def markdown_table(table: pd.DataFrame, warnings: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _file_name(video_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", video_id) + ".png"
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+def _file_name(video_id: str, label: int | None = None, cls: str | None = None) -> str:
+    """`{abnormal|normal}__{class}__{video}.png`: the report files the plots by kind and
+    class (its subcategories and search labels come from these three parts)."""
+    kind = "abnormal" if label else "normal"
+    return f"{kind}__{_safe(cls or kind)}__{_safe(video_id)}.png"
 
 
 def plot_video(
@@ -238,29 +246,120 @@ def _mean_over_seeds(scores: pd.DataFrame) -> pd.DataFrame:
 
 def _write_plots(
     out_dir: Path,
-    runs: Mapping[str, Mapping[str, str]],
-    table: pd.DataFrame,
+    scores: Mapping[str, pd.DataFrame],
     index: pd.DataFrame,
     intervals: dict[str, list[tuple[int, int]]],
 ) -> None:
-    scores = {name: _mean_over_seeds(pd.read_parquet(p["scores"])) for name, p in runs.items()}
+    """One PNG per test video: every experiment's scores (mean over seeds)."""
     by_video = {name: dict(tuple(df.groupby("video_id", sort=True))) for name, df in scores.items()}
     video_ids = sorted(set().union(*(set(groups) for groups in by_video.values())))
-    names = {_file_name(v) for v in video_ids}
+
+    def name(v: str) -> str:
+        known = v in index.index
+        label = int(index.loc[v, "label"]) if known else None
+        cls = index.loc[v, "class"] if known else None
+        return _file_name(v, label, None if pd.isna(cls) else str(cls))
+
+    names = {name(v) for v in video_ids}
     if len(names) != len(video_ids):
         raise ValueError("two test video ids map to the same plot file name")
     for video_id in video_ids:
         curves = {n: groups[video_id] for n, groups in by_video.items() if video_id in groups}
         n_frames = int(index.loc[video_id, "n_frames"]) if video_id in index.index else None
         plot_video(
-            out_dir / _file_name(video_id),
-            video_id,
-            curves,
-            intervals.get(video_id, []),
-            n_frames,
+            out_dir / name(video_id), video_id, curves, intervals.get(video_id, []), n_frames
         )
+
+
+def _write_detection_figures(
+    out_dir: Path,
+    runs: Mapping[str, Mapping[str, str]],
+    scores: Mapping[str, pd.DataFrame],
+    table: pd.DataFrame,
+    index: pd.DataFrame,
+) -> None:
+    """Figures over experiments: metrics, data scaling, ROC/PR, per-class AUC, training."""
     plot_metrics(out_dir / "metrics.png", table)
     plot_scaling(out_dir / "scaling.png", table)
+
+
+HTML_COLUMNS = {"experiment": "experiment", "detector": "detector", "trains_on": "trains on",
+                "n_seeds": "seeds", **METRIC_TITLES, "best_epochs": "best epochs",
+                "alpha_final": "alpha final"}  # fmt: skip
+
+
+def _html_rows(table: pd.DataFrame) -> tuple[str, str]:
+    """(header cells, body rows) of the comparison table; metrics as mean ± std, the mean
+    as the cell's sort key."""
+    head = "".join(f"<th>{html.escape(t)}</th>" for t in HTML_COLUMNS.values())
+    rows = []
+    for row in table.to_dict("records"):
+        cells = []
+        for key in HTML_COLUMNS:
+            if key in METRIC_TITLES:
+                value = row[key]
+                sort = "" if _missing(value) else f' data-sort="{float(value):.6f}"'
+                text = _mean_std(value, row[f"{key}_std"])
+            elif key == "detector":
+                sort, text = "", f"{row['detector']} ({row['model']})"
+            else:
+                sort, text = "", _cell(row[key])
+            cells.append(f"<td{sort}>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return head, "\n".join(rows)
+
+
+def _warning_items(warnings: list[str]) -> str:
+    return "".join(
+        f'<p class="synthvad-warning"><b>Warning:</b> {html.escape(w)}</p>' for w in warnings
+    )
+
+
+def landing_fragment(table: pd.DataFrame, warnings: list[str]) -> str:
+    """The report's landing page body (included by workflow.rst): warnings, the comparison
+    table, one line per experiment on what it trains on."""
+    head, body = _html_rows(table)
+    lines = "".join(
+        f"<li><b>{html.escape(r['experiment'])}</b>: {html.escape(str(r['trains_on']))}</li>"
+        for r in table.to_dict("records")
+    )
+    return (
+        f'<div id="synthvad-landing">{_warning_items(warnings)}'
+        f'<table id="synthvad-comparison" class="synthvad-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+        "<p>Frame-level metrics on the real test split, mean ± sample std over seeds; each "
+        "seed's epoch was chosen on its validation split. A sortable copy of the table is "
+        "under Detection.</p>"
+        f'<ul id="synthvad-experiments">{lines}</ul></div>\n'
+    )
+
+
+SORT_SCRIPT = """
+document.querySelectorAll("th").forEach((th, col) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0];
+  const key = (tr) => { const td = tr.children[col]; const v = td.dataset.sort;
+    return v === undefined ? td.textContent : parseFloat(v); };
+  const up = th.dataset.order !== "asc"; th.dataset.order = up ? "asc" : "desc";
+  [...body.rows].sort((a, b) => { const x = key(a), y = key(b);
+    return (x > y ? 1 : x < y ? -1 : 0) * (up ? 1 : -1); }).forEach((tr) => body.appendChild(tr));
+}));
+"""
+
+
+def sortable_page(table: pd.DataFrame, warnings: list[str]) -> str:
+    """A self-contained HTML page of the comparison table; a click on a header sorts."""
+    head, body = _html_rows(table)
+    style = (
+        "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+        "th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+        "th{cursor:pointer;background:#f0f0f0}.synthvad-warning{color:#a00}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Detector comparison</title>"
+        f"<style>{style}</style></head><body><h1>Detector comparison</h1>{_warning_items(warnings)}"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<p>Click a column header to sort.</p><script>{SORT_SCRIPT}</script></body></html>\n"
+    )
 
 
 def _number(value: object, digits: int = 2) -> str:
@@ -316,19 +415,31 @@ def make_report(
     warnings: list[str],
     generation_path: str | None = None,
     domain_gap_path: str | None = None,
+    *,
+    detection_dir: str,
+    landing_html: str,
+    summary_html: str,
 ) -> None:
-    """Write the comparison table (CSV, Markdown) and plot_dir with one PNG per test video.
+    """Write the comparison table (CSV, Markdown, a sortable HTML page, and the HTML
+    fragment of the report's landing page), plot_dir with one PNG per test video, and
+    detection_dir with the figures over experiments.
 
-    `runs` maps experiment name -> {"metrics": path, "scores": path, ...}.
+    `runs` maps experiment name -> {"metrics": path, "scores": path, "history": path}.
     """
     if not runs:
         raise ValueError("no experiments to report")
     table = metrics_table(runs)
-    index = pd.read_parquet(index_path, columns=["video_id", "n_frames"]).set_index("video_id")
+    index = pd.read_parquet(index_path, columns=["video_id", "n_frames", "label", "class"])
+    index = index.set_index("video_id")
     intervals = read_intervals(ground_truth_path)
+    scores = {name: _mean_over_seeds(pd.read_parquet(p["scores"])) for name, p in runs.items()}
 
     with atomic_dir(plot_dir) as tmp:
-        _write_plots(tmp, runs, table, index, intervals)
+        _write_plots(tmp, scores, index, intervals)
+    with atomic_dir(detection_dir) as tmp:
+        _write_detection_figures(tmp, runs, scores, table, index)
+    write_text(landing_fragment(table, warnings), landing_html)
+    write_text(sortable_page(table, warnings), summary_html)
 
     write_text(table.drop(columns="scaling_line").to_csv(index=False), out_table_csv)
     text = markdown_table(table, warnings)

@@ -249,9 +249,13 @@ def report(smk: Any) -> None:
     skipped = [f"video {r.video_id} was skipped: {r.reason}" for r in rejected.itertuples()]
 
     runs = {
-        name: {"metrics": m, "scores": s}
-        for name, m, s in zip(
-            smk.params.experiments, smk.input.metrics, smk.input.scores, strict=True
+        name: {"metrics": m, "scores": s, "history": h}
+        for name, m, s, h in zip(
+            smk.params.experiments,
+            smk.input.metrics,
+            smk.input.scores,
+            smk.input.histories,
+            strict=True,
         )
     }
     make_report(
@@ -264,6 +268,9 @@ def report(smk: Any) -> None:
         warnings=[*smk.params.warnings, *skipped],
         generation_path=smk.input.get("generation"),
         domain_gap_path=smk.input.get("domain_gap"),
+        detection_dir=smk.output.detection,
+        landing_html=smk.output.landing,
+        summary_html=smk.output.table_html,
     )
 
 
