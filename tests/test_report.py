@@ -43,7 +43,11 @@ def _fake_run(root: Path, name: str, aucs: list[float], shift: float) -> dict[st
         **summarize_seeds(per_seed),
     }
     paths = {"metrics": str(root / name / "metrics.json"), "scores": str(root / name / "s.parquet")}
+    paths["history"] = str(root / name / "history.csv")
     write_json(metrics, paths["metrics"])
+    history = [{"seed": s, "epoch": e, "loss": 1.0 / e, "val_auc": 0.5 + 0.02 * e, "alpha": 0.5}
+               for s in range(len(aucs)) for e in (1, 2, 3)]  # fmt: skip
+    pd.DataFrame(history).to_csv(paths["history"], index=False)
     write_parquet(scores, paths["scores"])
     return paths
 
@@ -108,7 +112,8 @@ def test_make_report_writes_table_markdown_and_plots(inputs):
 
     pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
     assert pngs == ["abnormal__abnormal__test_a.png", "normal__normal__test_b.png"]
-    assert (out / "detection" / "metrics.png").is_file()
+    figures = sorted(p.name for p in (out / "detection").glob("*.png"))
+    assert figures == ["metrics.png", "roc_pr.png", "training.png"]  # no classes, no scaling line
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp dir left
 
     # The landing fragment and the sortable page: warnings first, one row per experiment,

@@ -279,8 +279,20 @@ def _write_detection_figures(
     index: pd.DataFrame,
 ) -> None:
     """Figures over experiments: metrics, data scaling, ROC/PR, per-class AUC, training."""
+    from synthvad import report_figures
+
     plot_metrics(out_dir / "metrics.png", table)
     plot_scaling(out_dir / "scaling.png", table)
+    frames = {name: pd.read_parquet(p["scores"]) for name, p in runs.items()}
+    report_figures.plot_roc_pr(out_dir / "roc_pr.png", frames)
+    abnormal = index[index["label"] == 1]["class"].dropna()
+    video_class = {str(v): str(c) for v, c in abnormal.items()}
+    report_figures.plot_class_auc(
+        out_dir / "class_auc.png", report_figures.class_auc_table(frames, video_class)
+    )
+    histories = {name: pd.read_csv(p["history"]) for name, p in runs.items() if p.get("history")}
+    if histories:
+        report_figures.plot_training_curves(out_dir / "training.png", histories)
 
 
 HTML_COLUMNS = {"experiment": "experiment", "detector": "detector", "trains_on": "trains on",
