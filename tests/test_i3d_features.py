@@ -103,7 +103,7 @@ def test_generation_quality_on_real_and_made_clips(tmp_path):
     filtered.to_parquet(tmp_path / "filtered.parquet")
     cfg = {"inception_weights": None, "i3d_weights": None, "frames_per_video": 2,
            "clips_per_video": 1, "max_videos": 10, "kid_subsets": 5, "kid_subset_size": 100,
-           "batch_size": 4}  # fmt: skip
+           "batch_size": 4, "per_class": True}  # fmt: skip
     out = tmp_path / "generation.json"
     result = generation.run(str(tmp_path / "index.parquet"), str(tmp_path / "filtered.parquet"), cfg, 0, "cpu", str(out))  # fmt: skip
     rows = {(r["method"], r["class"]): r for r in result["rows"]}

@@ -80,7 +80,7 @@ def test_every_stage_writes_its_outputs(finished_run):
     summary = (r / "report" / "summary.md").read_text()
     assert "RANDOM" in summary and "pavad_darm" in summary
     assert len(list((r / "report" / "plots").glob("*.png"))) >= 5
-    # The synthetic-data tables: one generation row per method and per class, norms by group.
+    # The synthetic-data tables: generation rows per method (.test: per_class off), norms.
     generation = json.loads((r / "metrics" / "generation.json").read_text())
     assert {(row["method"], row["class"]) for row in generation["rows"]} >= {("gvvad", "all"), ("pavad", "all")}  # fmt: skip
     assert "PA-VAD Table 3" in summary and "PA-VAD Table 1" in summary
@@ -90,6 +90,39 @@ def test_every_stage_writes_its_outputs(finished_run):
 
 def test_second_run_does_nothing(finished_run):
     assert planned_jobs(finished_run) == Counter()
+
+
+def test_report_renders_in_a_browser(finished_run, tmp_path):
+    """`snakemake --report`, opened in headless Chromium: the landing table, each category
+    and a gallery card are in the page as the browser renders it, not only in its source."""
+    import os
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("SYNTHVAD_REQUIRE_CHROMIUM"):
+            pytest.fail("chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed")
+    report = tmp_path / "report.html"
+    snakemake(finished_run, "--report", str(report))
+    html = report.read_text()
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+         "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert 'id="synthvad-comparison"' in dom and "pavad_darm" in dom  # the landing table
+    assert 'class="clip-card' in dom  # a gallery card on the landing page
+    for category in ("Detection", "Scores per test video", "Synthetic data"):
+        assert category in dom, category
+    # The rendered page is not the source: the app built it from the embedded data.
+    assert 'id="synthvad-comparison"' not in html.split("<body>", 1)[-1].split("<script", 1)[0]
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+         f"--screenshot={tmp_path / 'report.png'}", "--window-size=1400,1000", report.as_uri()],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
 def test_caption_stream_runs_its_rules_once_and_feeds_lap(finished_run, tmp_path, monkeypatch):
@@ -142,6 +175,7 @@ def test_filter_threshold_reruns_filter_and_downstream_only(finished_run):
             "detect": 4,
             "domain_gap": 1,  # the kept clips changed
             "generation_quality": 1,
+            "gallery": 1,
             "report": 1,
             "all": 1,
         }

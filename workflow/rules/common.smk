@@ -157,10 +157,26 @@ def synthetic_metrics(wildcards):
     """What the report shows about the made clips, when some experiment trains on them."""
     if not METHODS:
         return {}
-    inputs = {"domain_gap": f"{R}/metrics/domain_gap.json"}
+    inputs = {
+        "domain_gap": f"{R}/metrics/domain_gap.json",
+        "gallery_preview": f"{R}/report/gallery_preview.html",
+    }
     if config["quality"]["enabled"]:
         inputs["generation"] = f"{R}/metrics/generation.json"
     return inputs
+
+
+def gallery_inputs(wildcards):
+    """The clips, their prompts and filter verdicts, and PA-VAD's initial images."""
+    inputs = {
+        "filtered": f"{R}/filtered.parquet",
+        "prompts": f"{R}/prompts.parquet",
+        "clips": [clip_video(c) for c in CLIPS],
+    }
+    if "pavad" in METHODS:
+        inputs.update(init_table=f"{R}/init_images.parquet", init_dir=f"{R}/init_images")
+    return inputs
+
 
 
 def report_warnings():
@@ -180,4 +196,7 @@ def report_warnings():
 
 
 def all_outputs():
-    return [f"{R}/report/summary.md", f"{R}/report/summary.html", f"{R}/report/plots"]
+    outputs = [f"{R}/report/summary.md", f"{R}/report/summary.html", f"{R}/report/plots"]
+    if METHODS:
+        outputs += [f"{R}/report/gallery.html", f"{R}/report/domain_gap.png"]
+    return outputs

@@ -52,3 +52,38 @@ if METHODS and config["quality"]["enabled"]:
             "../../envs/torch.yaml"
         script:
             STAGE
+
+
+if METHODS:
+
+    rule gallery:
+        input:
+            unpack(gallery_inputs),
+        output:
+            html=report(
+                f"{R}/report/gallery.html",
+                caption="../report/gallery.rst",
+                category="Synthetic data",
+                labels={"figure": "clip gallery"},
+            ),
+            histograms=report(
+                f"{R}/report/filter_scores.png",
+                caption="../report/filter_scores.rst",
+                category="Synthetic data",
+                labels={"figure": "filter scores"},
+            ),
+            # A few cards for the report's landing page.
+            preview=f"{R}/report/gallery_preview.html",
+        params:
+            thresholds=sub_config("filter"),
+            report=config["report"],
+        log:
+            f"{LOGS}/gallery.log",
+        threads: 2
+        resources:
+            mem_mb=grows(2000),
+            runtime=grows(30),
+        conda:
+            "../../envs/core.yaml"
+        script:
+            STAGE

@@ -98,9 +98,10 @@ def _evenly(videos: pd.DataFrame, k: int) -> pd.DataFrame:
 
 
 def groups(
-    real: pd.DataFrame, synthetic: pd.DataFrame
+    real: pd.DataFrame, synthetic: pd.DataFrame, per_class: bool = True
 ) -> list[tuple[str, str, pd.DataFrame, pd.DataFrame, str]]:
-    """(method, class, synthetic clips, real videos, what the real side is) per table row."""
+    """(method, class, synthetic clips, real videos, what the real side is) per table row;
+    without `per_class`, only each method's `all` and `normal` rows."""
     real_normal = real[real["label"] == 0]
     rows = []
     for method in sorted(synthetic["method"].unique()):
@@ -108,7 +109,7 @@ def groups(
         abnormal = mine[mine["label"] == 1]
         if len(abnormal):
             rows.append((method, ALL, abnormal, real, "every real training video"))
-        for cls in sorted(abnormal["class"].dropna().unique()):
+        for cls in sorted(abnormal["class"].dropna().unique()) if per_class else []:
             same = real[(real["label"] == 1) & (real["class"] == cls)]
             reference, what = (
                 (same, f"real {cls} videos") if len(same) else (real_normal, "real normal videos")
@@ -155,7 +156,7 @@ def run(
         return result
     plan = [
         (method, cls, _evenly(fake, cfg["max_videos"]), _evenly(ref, cfg["max_videos"]), what)
-        for method, cls, fake, ref, what in groups(real, synthetic)
+        for method, cls, fake, ref, what in groups(real, synthetic, bool(cfg["per_class"]))
     ]
     needed = pd.concat([v for _, _, fake, ref, _ in plan for v in (fake, ref)])
     needed = needed.drop_duplicates("video_id")

@@ -427,6 +427,7 @@ def make_report(
     warnings: list[str],
     generation_path: str | None = None,
     domain_gap_path: str | None = None,
+    gallery_preview_path: str | None = None,
     *,
     detection_dir: str,
     landing_html: str,
@@ -450,7 +451,8 @@ def make_report(
         _write_plots(tmp, scores, index, intervals)
     with atomic_dir(detection_dir) as tmp:
         _write_detection_figures(tmp, runs, scores, table, index)
-    write_text(landing_fragment(table, warnings), landing_html)
+    preview = Path(gallery_preview_path).read_text(encoding="utf-8") if gallery_preview_path else ""
+    write_text(landing_fragment(table, warnings) + preview, landing_html)
     write_text(sortable_page(table, warnings), summary_html)
 
     write_text(table.drop(columns="scaling_line").to_csv(index=False), out_table_csv)

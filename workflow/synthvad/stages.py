@@ -240,6 +240,31 @@ def generation_quality(smk: Any) -> None:
     )
 
 
+def gallery(smk: Any) -> None:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from synthvad import gallery as stage
+
+    filtered = pd.read_parquet(smk.input.filtered)
+    prompts = pd.read_parquet(smk.input.prompts)
+    init_table = smk.input.get("init_table")
+    init = pd.read_parquet(init_table) if init_table else None
+    init_dir = Path(smk.input.init_dir) if init_table else None
+    thresholds = smk.params.thresholds["filter"]
+    stage.filter_histograms(Path(smk.output.histograms), filtered, thresholds)
+    n = stage.write_gallery(
+        Path(smk.output.html), filtered, prompts, init, init_dir, thresholds,
+        smk.params.report["gallery_cards"],
+    )  # fmt: skip
+    stage.write_preview(
+        Path(smk.output.preview), filtered, prompts, init, init_dir, thresholds,
+        smk.params.report["preview_cards"],
+    )  # fmt: skip
+    log.info("gallery: %d clip cards", n)
+
+
 def report(smk: Any) -> None:
     import pandas as pd
 
@@ -268,6 +293,7 @@ def report(smk: Any) -> None:
         warnings=[*smk.params.warnings, *skipped],
         generation_path=smk.input.get("generation"),
         domain_gap_path=smk.input.get("domain_gap"),
+        gallery_preview_path=smk.input.get("gallery_preview"),
         detection_dir=smk.output.detection,
         landing_html=smk.output.landing,
         summary_html=smk.output.table_html,
@@ -295,6 +321,7 @@ STAGES: dict[str, Callable[[Any], None]] = {
     "detect": detect,
     "domain_gap": domain_gap,
     "generation_quality": generation_quality,
+    "gallery": gallery,
     "report": report,
 }
 
