@@ -335,10 +335,18 @@ def landing_fragment(table: pd.DataFrame, warnings: list[str]) -> str:
         f"<li><b>{html.escape(r['experiment'])}</b>: {html.escape(str(r['trains_on']))}</li>"
         for r in table.to_dict("records")
     )
+    style = (
+        "<style>#synthvad-landing .synthvad-warning{color:#a00;margin:0.3em 0}"
+        "#synthvad-comparison{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}"
+        "#synthvad-comparison th,#synthvad-comparison td{border:1px solid #ccc;"
+        "padding:2px 6px;white-space:nowrap;text-align:left}"
+        "#synthvad-comparison th{background:#f0f0f0}</style>"
+    )
     return (
-        f'<div id="synthvad-landing">{_warning_items(warnings)}'
+        f'{style}<div id="synthvad-landing">{_warning_items(warnings)}'
+        '<div style="overflow-x:auto">'
         f'<table id="synthvad-comparison" class="synthvad-table"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table>"
+        f"<tbody>{body}</tbody></table></div>"
         "<p>Frame-level metrics on the real test split, mean ± sample std over seeds; each "
         "seed's epoch was chosen on its validation split. A sortable copy of the table is "
         "under Detection.</p>"
