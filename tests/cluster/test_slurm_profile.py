@@ -100,6 +100,7 @@ def workdir(tmp_path_factory, cluster):
     # synthetic-data detector; the workflow test covers the other experiments.
     config["experiments"] = {k: config["experiments"][k] for k in ("real", "pavad_urdmu")}
     config["retrieve"]["normal_top_k"] = 1
+    config["quality"] = {"enabled": False}  # minutes of random networks; not SLURM's concern
     config["classes"] = config["classes"][:2]
     kept = {c["name"] for c in config["classes"]}
     config["describe"]["events"] = [e for e in config["describe"]["events"] if e["class"] in kept]
