@@ -274,16 +274,16 @@ def _write_plots(
 def _write_detection_figures(
     out_dir: Path,
     runs: Mapping[str, Mapping[str, str]],
-    scores: Mapping[str, pd.DataFrame],
+    frames: Mapping[str, pd.DataFrame],
     table: pd.DataFrame,
     index: pd.DataFrame,
 ) -> None:
-    """Figures over experiments: metrics, data scaling, ROC/PR, per-class AUC, training."""
+    """Figures over experiments: metrics, data scaling, ROC/PR, per-class AUC, training.
+    `frames`: each experiment's test frame scores of every seed."""
     from synthvad import report_figures
 
     plot_metrics(out_dir / "metrics.png", table)
     plot_scaling(out_dir / "scaling.png", table)
-    frames = {name: pd.read_parquet(p["scores"]) for name, p in runs.items()}
     report_figures.plot_roc_pr(out_dir / "roc_pr.png", frames)
     abnormal = index[index["label"] == 1]["class"].dropna()
     video_class = {str(v): str(c) for v, c in abnormal.items()}
@@ -453,12 +453,13 @@ def make_report(
     index = pd.read_parquet(index_path, columns=["video_id", "n_frames", "label", "class"])
     index = index.set_index("video_id")
     intervals = read_intervals(ground_truth_path)
-    scores = {name: _mean_over_seeds(pd.read_parquet(p["scores"])) for name, p in runs.items()}
+    frames = {name: pd.read_parquet(p["scores"]) for name, p in runs.items()}  # every seed
+    scores = {name: _mean_over_seeds(f) for name, f in frames.items()}
 
     with atomic_dir(plot_dir) as tmp:
         _write_plots(tmp, scores, index, intervals)
     with atomic_dir(detection_dir) as tmp:
-        _write_detection_figures(tmp, runs, scores, table, index)
+        _write_detection_figures(tmp, runs, frames, table, index)
     preview = Path(gallery_preview_path).read_text(encoding="utf-8") if gallery_preview_path else ""
     write_text(landing_fragment(table, warnings) + preview, landing_html)
     write_text(sortable_page(table, warnings), summary_html)
