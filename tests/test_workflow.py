@@ -85,6 +85,11 @@ def test_every_stage_writes_its_outputs(finished_run):
     assert {(row["method"], row["class"]) for row in generation["rows"]} >= {("gvvad", "all"), ("pavad", "all")}  # fmt: skip
     assert "PA-VAD Table 3" in summary and "PA-VAD Table 1" in summary
     assert (r / "report" / "domain_gap.png").stat().st_size > 1000
+    # Every job wrote its benchmark file; the runtime table has a row per rule that ran.
+    runtimes = (r / "report" / "runtimes.html").read_text()
+    for rule in ("describe", "synthesize", "filter_chunk", "detect", "gallery"):
+        assert f"<td>{rule}</td>" in runtimes, rule
+    assert len(list((r / "benchmarks" / "detect").glob("*.tsv"))) == len(experiments)
     assert not list(r.rglob("*.part")), "a temporary file was left behind"
 
 
@@ -113,8 +118,9 @@ def test_report_renders_in_a_browser(finished_run, tmp_path):
     ).stdout  # fmt: skip
     assert 'id="synthvad-comparison"' in dom and "pavad_darm" in dom  # the landing table
     assert 'class="clip-card' in dom  # a gallery card on the landing page
-    for category in ("Detection", "Scores per test video", "Synthetic data"):
+    for category in ("Detection", "Scores per test video", "Synthetic data", "Workflow"):
         assert category in dom, category
+    assert 'id="synthvad-landing-runtimes"' in dom  # runtimes by rule, from benchmark: files
     # The rendered page is not the source: the app built it from the embedded data.
     assert 'id="synthvad-comparison"' not in html.split("<body>", 1)[-1].split("<script", 1)[0]
     subprocess.run(

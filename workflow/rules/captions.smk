@@ -19,6 +19,8 @@ rule captions:
         config=canonical(answer_params(config["captions"])),
     log:
         f"{LOGS}/captions/{{part}}.log",
+    benchmark:
+        f"{BENCH}/captions/{{part}}.tsv",
     threads: 1
     resources:
         mem_mb=grows(2000),
@@ -41,6 +43,8 @@ rule caption_features:
         config=sub_config("clip", "seed"),
     log:
         f"{LOGS}/caption_features/{{part}}.log",
+    benchmark:
+        f"{BENCH}/caption_features/{{part}}.tsv",
     threads: 1
     resources:
         mem_mb=grows(4000),

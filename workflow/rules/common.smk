@@ -20,6 +20,8 @@ except ConfigError as exc:
 
 R = f"results/{config['name']}"
 LOGS = f"logs/{config['name']}"
+# Snakemake writes each job's runtime and memory here; the report tables them by rule.
+BENCH = f"{R}/benchmarks"
 EXTRACTOR = extractor_name(config)  # imported features name their own extractor
 FEATURES_IMPORTED = imports_features(config["data"])  # then features_real does not run
 GENERATORS = synthesis.generators(config)  # method -> generator (synthesize.backend)

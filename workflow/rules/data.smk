@@ -14,6 +14,8 @@ if config["data"]["kind"] == "demo":
             seed=config["seed"],
         log:
             f"{LOGS}/demo_dataset.log",
+        benchmark:
+            f"{BENCH}/demo_dataset.tsv",
         threads: 4  # videos render in parallel (capped at --cores)
         resources:
             mem_mb=grows(2000),
@@ -39,6 +41,8 @@ if FEATURES_IMPORTED:
             segments=canonical(config["segments"]),
         log:
             f"{LOGS}/import_features.log",
+        benchmark:
+            f"{BENCH}/import_features.tsv",
         threads: 1
         resources:
             mem_mb=grows(4000),
@@ -61,6 +65,8 @@ else:
             data=canonical(config["data"]),
         log:
             f"{LOGS}/index.log",
+        benchmark:
+            f"{BENCH}/index.tsv",
         threads: 1
         resources:
             mem_mb=grows(2000),

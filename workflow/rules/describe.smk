@@ -12,6 +12,8 @@ rule describe:
         ),
     log:
         f"{LOGS}/describe.log",
+    benchmark:
+        f"{BENCH}/describe.tsv",
     threads: 1
     resources:
         mem_mb=grows(1000),

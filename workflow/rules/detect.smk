@@ -13,6 +13,8 @@ rule feature_store:
         dtype=config["detect"]["store_dtype"],
     log:
         f"{LOGS}/feature_store/{{part}}.log",
+    benchmark:
+        f"{BENCH}/feature_store/{{part}}.tsv",
     threads: 1
     resources:
         mem_mb=grows(4000),
@@ -30,6 +32,8 @@ rule class_text_bank:
         config=sub_config("classes", "clip", "seed"),
     log:
         f"{LOGS}/class_text_bank.log",
+    benchmark:
+        f"{BENCH}/class_text_bank.tsv",
     threads: 1
     resources:
         mem_mb=grows(4000),
@@ -60,6 +64,8 @@ rule detect:
         seed=config["seed"],
     log:
         f"{LOGS}/detect/{{experiment}}.log",
+    benchmark:
+        f"{BENCH}/detect/{{experiment}}.tsv",
     threads: 1
     resources:
         mem_mb=grows(4000),
@@ -95,6 +101,12 @@ rule report:
         ),
         # The landing page's body: workflow.rst includes it.
         landing=f"{R}/report/landing.html",
+        runtimes=report(
+            f"{R}/report/runtimes.html",
+            caption="../report/runtimes.rst",
+            category="Workflow",
+            labels={"table": "runtimes by rule"},
+        ),
         detection=report(
             directory(f"{R}/report/detection"),
             patterns=["{figure}.png"],
@@ -113,8 +125,12 @@ rule report:
     params:
         experiments=EXPERIMENTS,
         warnings=report_warnings(),
+        # Read, not inputs: a missing benchmark file must not rerun its job.
+        benchmarks=BENCH,
     log:
         f"{LOGS}/report.log",
+    benchmark:
+        f"{BENCH}/report.tsv",
     threads: 1
     resources:
         mem_mb=grows(2000),

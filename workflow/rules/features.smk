@@ -18,6 +18,8 @@ if not FEATURES_IMPORTED:
             n_chunks=len(REAL_CHUNKS),
         log:
             f"{LOGS}/features_real/{{chunk}}.log",
+        benchmark:
+            f"{BENCH}/features_real_chunk/{{chunk}}.tsv",
         threads: config["features"]["threads"]
         resources:
             gpu=feature_jobs.uses_gpu(config),
@@ -38,6 +40,8 @@ if not FEATURES_IMPORTED:
             segments=canonical(config["segments"]),
         log:
             f"{LOGS}/features_real.log",
+        benchmark:
+            f"{BENCH}/features_real.tsv",
         threads: 1
         resources:
             mem_mb=grows(8000),
@@ -60,6 +64,8 @@ rule features_synthetic_chunk:
         config=feature_jobs.params(config),
     log:
         f"{LOGS}/features_synthetic/{{chunk}}.log",
+    benchmark:
+        f"{BENCH}/features_synthetic_chunk/{{chunk}}.tsv",
     threads: config["features"]["threads"]
     resources:
         gpu=feature_jobs.uses_gpu(config),
@@ -81,6 +87,8 @@ rule features_synthetic:
         segments=canonical(config["segments"]),
     log:
         f"{LOGS}/features_synthetic.log",
+    benchmark:
+        f"{BENCH}/features_synthetic.tsv",
     threads: 1
     resources:
         mem_mb=grows(4000),

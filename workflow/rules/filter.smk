@@ -19,6 +19,8 @@ rule filter_chunk:
         ),
     log:
         f"{LOGS}/filter/{{chunk}}.log",
+    benchmark:
+        f"{BENCH}/filter_chunk/{{chunk}}.tsv",
     threads: 2
     resources:
         gpu=feature_jobs.uses_gpu(config),
@@ -41,6 +43,8 @@ rule filter:
         ),
     log:
         f"{LOGS}/filter.log",
+    benchmark:
+        f"{BENCH}/filter.tsv",
     threads: 1
     resources:
         mem_mb=grows(2000),

@@ -19,6 +19,8 @@ if METHODS:
             seed=config["seed"],
         log:
             f"{LOGS}/domain_gap.log",
+        benchmark:
+            f"{BENCH}/domain_gap.tsv",
         threads: 1
         resources:
             mem_mb=grows(4000),
@@ -43,6 +45,8 @@ if METHODS and config["quality"]["enabled"]:
             seed=config["seed"],
         log:
             f"{LOGS}/generation_quality.log",
+        benchmark:
+            f"{BENCH}/generation_quality.tsv",
         threads: 2
         resources:
             gpu=int(str(config["quality"]["device"]).startswith("cuda")),
@@ -79,6 +83,8 @@ if METHODS:
             report=config["report"],
         log:
             f"{LOGS}/gallery.log",
+        benchmark:
+            f"{BENCH}/gallery.tsv",
         threads: 2
         resources:
             mem_mb=grows(2000),

@@ -21,6 +21,8 @@ checkpoint refine:
         clip_ids=CLIPS,
     log:
         f"{LOGS}/refine.log",
+    benchmark:
+        f"{BENCH}/refine.tsv",
     threads: 1
     resources:
         mem_mb=grows(1000),

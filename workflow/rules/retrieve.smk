@@ -11,6 +11,8 @@ rule retrieve:
         config=sub_config("retrieve", "classes", "clip", "seed"),
     log:
         f"{LOGS}/retrieve.log",
+    benchmark:
+        f"{BENCH}/retrieve.tsv",
     threads: 2
     resources:
         mem_mb=grows(4000),

@@ -20,6 +20,8 @@ if not SYNTHESIS_BATCHES:
             config=lambda wildcards: synthesis.rule_params(config, wildcards.generator),
         log:
             f"{LOGS}/synthesize/{{generator}}/{{clip_id}}.log",
+        benchmark:
+            f"{BENCH}/synthesize/{{generator}}/{{clip_id}}.tsv",
         threads: lambda wildcards: synthesis.threads(config, wildcards.generator)
         resources:
             gpu=lambda wildcards: synthesis.resources(config, wildcards.generator, 1)["gpu"],
@@ -50,6 +52,8 @@ for batch in SYNTHESIS_BATCHES:
             config=synthesis.rule_params(config, batch.generator),
         log:
             f"{LOGS}/synthesize/{batch.generator}/{batch.rule}.log",
+        benchmark:
+            f"{BENCH}/synthesize/{batch.generator}/{batch.rule}.tsv",
         threads: synthesis.threads(config, batch.generator)
         resources:
             gpu=batch_resources["gpu"],

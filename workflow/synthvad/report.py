@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure  # object API: no pyplot state, Agg canvas for PNG
 
+from synthvad import runtimes
 from synthvad.io.atomic import atomic_dir, write_text
 from synthvad.metrics import SEED_METRICS
 from synthvad.segments import read_intervals
@@ -327,9 +328,11 @@ def _warning_items(warnings: list[str]) -> str:
     )
 
 
-def landing_fragment(table: pd.DataFrame, warnings: list[str]) -> str:
+def landing_fragment(
+    table: pd.DataFrame, warnings: list[str], times: pd.DataFrame | None = None
+) -> str:
     """The report's landing page body (included by workflow.rst): warnings, the comparison
-    table, one line per experiment on what it trains on."""
+    table, one line per experiment on what it trains on, and (folded) runtimes by rule."""
     head, body = _html_rows(table)
     lines = "".join(
         f"<li><b>{html.escape(r['experiment'])}</b>: {html.escape(str(r['trains_on']))}</li>"
@@ -350,7 +353,16 @@ def landing_fragment(table: pd.DataFrame, warnings: list[str]) -> str:
         "<p>Frame-level metrics on the real test split, mean ± sample std over seeds; each "
         "seed's epoch was chosen on its validation split. A sortable copy of the table is "
         "under Detection.</p>"
-        f'<ul id="synthvad-experiments">{lines}</ul></div>\n'
+        f'<ul id="synthvad-experiments">{lines}</ul>{_runtimes_details(times)}</div>\n'
+    )
+
+
+def _runtimes_details(times: pd.DataFrame | None) -> str:
+    if times is None or times.empty:
+        return ""
+    return (
+        "<details><summary>Runtime and memory by rule</summary>"
+        f"{runtimes.runtimes_html(times, 'synthvad-landing-runtimes')}</details>"
     )
 
 
@@ -440,6 +452,8 @@ def make_report(
     detection_dir: str,
     landing_html: str,
     summary_html: str,
+    benchmarks_dir: str | None = None,
+    runtimes_html: str | None = None,
 ) -> None:
     """Write the comparison table (CSV, Markdown, a sortable HTML page, and the HTML
     fragment of the report's landing page), plot_dir with one PNG per test video, and
@@ -461,7 +475,10 @@ def make_report(
     with atomic_dir(detection_dir) as tmp:
         _write_detection_figures(tmp, runs, frames, table, index)
     preview = Path(gallery_preview_path).read_text(encoding="utf-8") if gallery_preview_path else ""
-    write_text(landing_fragment(table, warnings) + preview, landing_html)
+    times = runtimes.runtime_table(runtimes.read_benchmarks(benchmarks_dir))
+    if runtimes_html:
+        write_text(runtimes.runtimes_page(times), runtimes_html)
+    write_text(landing_fragment(table, warnings, times) + preview, landing_html)
     write_text(sortable_page(table, warnings), summary_html)
 
     write_text(table.drop(columns="scaling_line").to_csv(index=False), out_table_csv)

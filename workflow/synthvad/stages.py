@@ -297,6 +297,8 @@ def report(smk: Any) -> None:
         detection_dir=smk.output.detection,
         landing_html=smk.output.landing,
         summary_html=smk.output.table_html,
+        benchmarks_dir=smk.params.benchmarks,
+        runtimes_html=smk.output.runtimes,
     )
 
 
