@@ -5,7 +5,8 @@ their real frame counts, classes and anomaly intervals (shared/data annotations)
 scores of `--experiments` experiments x `--seeds` seeds, their histories and metrics,
 `--clips` synthetic clips (720x480, 49 frames: CogVideoX's output; `--distinct` encoded
 files hard-linked under every clip name, since encoding is not what is measured), the
-filter table, prompts, retrieved initial images, and a benchmark file per job. Then, in a
+filter table and a chunk file with the frame strips the filter makes, prompts, retrieved
+initial images, and a benchmark file per job. Then, in a
 scratch Snakemake workflow whose two rules declare the same report items as the rules
 `gallery` and `report` (category, patterns, labels) and call the same package functions:
 
@@ -39,7 +40,8 @@ sys.path.insert(0, str(ROOT / "workflow"))
 ANNOTATIONS = ROOT.parent / "shared" / "data" / "annotations" / "ucf-crime"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 TARGET_SECONDS, TARGET_MB = 60.0, 150.0
-CLIP_SHAPE = (49, 480, 720)  # frames, height, width
+CLIP_SHAPE = (49, 480, 720)
+SEGMENT = 16  # frames, height, width
 THRESHOLDS = {"min_std": 4.0, "min_motion": 0.3, "min_clip_score": 0.2}
 RULES = ["describe", "retrieve", "refine", "synthesize", "filter_chunk", "filter",
          "features_real_chunk", "features_synthetic_chunk", "feature_store", "detect"]  # fmt: skip
@@ -62,6 +64,7 @@ rule all:
 rule gallery:
     input:
         filtered=f"{{R}}/filtered.parquet",
+        chunk=f"{{R}}/filter/chunk.parquet",
         prompts=f"{{R}}/prompts.parquet",
         init_table=f"{{R}}/init_images.parquet",
         init_dir=f"{{R}}/init_images",
@@ -79,11 +82,12 @@ rule gallery:
         prompts = pd.read_parquet(input.prompts)
         init = pd.read_parquet(input.init_table)
         thresholds = {thresholds!r}
+        strips = stage.read_strips([input.chunk])
         stage.filter_histograms(Path(output.histograms), filtered, thresholds)
         stage.write_gallery(Path(output.html), filtered, prompts, init, Path(input.init_dir),
-                            thresholds, 24)
+                            thresholds, 24, strips)
         stage.write_preview(Path(output.preview), filtered, prompts, init,
-                            Path(input.init_dir), thresholds, 2)
+                            Path(input.init_dir), thresholds, 2, strips)
 
 
 rule report:
@@ -111,6 +115,7 @@ rule report:
                      labels={{"class": "{{cls}}", "video": "{{video}}"}}),
     benchmark:
         "bench/report.tsv"
+    threads: 2
     run:
         from synthvad.report import make_report
         runs = {{e: {{"metrics": m, "scores": s, "history": h}} for e, m, s, h in zip(
@@ -119,7 +124,8 @@ rule report:
                     output.table_md, output.plots, ["fake outputs at UCF-Crime scale"],
                     gallery_preview_path=input.preview, detection_dir=output.detection,
                     landing_html=output.landing, summary_html=output.table_html,
-                    benchmarks_dir=f"{{R}}/benchmarks", runtimes_html=output.runtimes)
+                    benchmarks_dir=f"{{R}}/benchmarks", runtimes_html=output.runtimes,
+                    workers=threads)
 """
 
 
@@ -166,7 +172,8 @@ def ground_truth(videos: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_runs(run_dir: Path, videos: pd.DataFrame, gt: pd.DataFrame, n_exp: int, seeds: int):
-    """Frame scores that see the anomalies a little (AUC about 0.6-0.8), per experiment."""
+    """Frame scores that see the anomalies a little (AUC about 0.6-0.8), per experiment;
+    16-frame segments across video boundaries (a test for the fixture, not the figures)."""
     from synthvad.io.atomic import write_json, write_parquet
     from synthvad.metrics import summarize_seeds
 
@@ -182,8 +189,9 @@ def write_runs(run_dir: Path, videos: pd.DataFrame, gt: pd.DataFrame, n_exp: int
     for i, name in enumerate(names):
         parts, per_seed = [], []
         for seed in range(seeds):
-            noise = rng.normal(0, 1, len(frames))
-            score = 1 / (1 + np.exp(-(noise + (0.3 + 0.1 * i) * labels)))
+            # Constant over 16-frame segments, as the detect rule writes frame scores.
+            noise = np.repeat(rng.normal(0, 1, len(frames) // SEGMENT + 1), SEGMENT)
+            score = 1 / (1 + np.exp(-(noise[: len(frames)] + (0.3 + 0.1 * i) * labels)))
             parts.append(pd.DataFrame({"seed": seed, "video_id": ids, "frame": frames,
                                        "score": score.astype(np.float32), "label": labels}))  # fmt: skip
             per_seed.append({"seed": seed, "auc": 0.6 + 0.02 * i, "ap": 0.2, "best_epoch": 5,
@@ -254,7 +262,21 @@ def write_clips(root: Path, n_clips: int, distinct: int, classes: list[str]) -> 
                         "init_image": init_rows[(i // 2) % len(init_rows)]["image"]
                         if method == "pavad" else None})  # fmt: skip
     pd.DataFrame(filtered).to_parquet(root / "filtered.parquet", index=False)
+    # The filter's chunk file: its frame strips, made as the filter makes them.
+    strips = [strip_of(encoded / f"{k}.mp4") for k in range(distinct)]
+    chunk = pd.DataFrame(filtered).assign(strip=[strips[i % distinct] for i in range(n_clips)])
+    (root / "filter").mkdir()
+    chunk.to_parquet(root / "filter" / "chunk.parquet", index=False)
     pd.DataFrame(prompts).to_parquet(root / "prompts.parquet", index=False)
+
+
+def strip_of(path: Path) -> bytes:
+    """The frame strip the filter stores: from its 8 sampled frames."""
+    from synthvad.filter import score_clip
+    from synthvad.io.strips import evenly, strip_jpeg
+
+    _, frames = score_clip(str(path), 8)
+    return strip_jpeg(evenly(frames))
 
 
 def write_job_benchmarks(folder: Path, n_jobs: int) -> None:

@@ -49,7 +49,8 @@ def test_gather_applies_the_thresholds_to_every_chunk(tmp_path):
 
     def chunk(name, clips):
         scores = {"decodable": True, "frame_std": 30.0, "motion": 2.0, "clip_score": 0.3}
-        rows = [{"clip_id": c, "n_frames": 48, **scores, "motion": m} for c, m in clips]
+        rows = [{"clip_id": c, "n_frames": 48, **scores, "motion": m, "strip": b"\xff\xd8"}
+                for c, m in clips]  # fmt: skip
         pd.DataFrame(rows).to_parquet(tmp_path / name)
         return str(tmp_path / name)
 
@@ -57,6 +58,23 @@ def test_gather_applies_the_thresholds_to_every_chunk(tmp_path):
     out = gather(CFG, paths, str(tmp_path / "filtered.parquet"))
     assert out.keep.tolist() == [True, False, True]
     assert out.reason.tolist() == ["ok", "frozen", "ok"]
+    assert "strip" not in out  # the strips stay in the chunks, for the gallery
     assert gather({**CFG, "min_motion": 0.05}, paths, str(tmp_path / "f.parquet")).keep.all()
     with pytest.raises(ValueError, match="'c3' is in two filter chunks"):
         gather(CFG, [*paths, chunk("c.parquet", [("c3", 1.0)])], str(tmp_path / "f.parquet"))
+
+
+def test_strip_of_evenly_spaced_frames():
+    import io
+
+    from PIL import Image
+
+    from synthvad.io.strips import evenly, strip_jpeg
+
+    frames = np.zeros((10, 48, 64, 3), np.uint8)
+    frames[:, :, :, 0] = np.arange(10)[:, None, None] * 20  # red = 20 x frame number
+    chosen = evenly(frames)  # linspace(0, 9, 6) = 0, 1.8, 3.6, 5.4, 7.2, 9
+    assert chosen[:, 0, 0, 0].tolist() == [0, 40, 80, 100, 140, 180]
+    assert len(evenly(frames[:4])) == 4
+    with Image.open(io.BytesIO(strip_jpeg(chosen, height=24))) as image:
+        assert image.size == (6 * 32, 24)

@@ -151,3 +151,31 @@ def test_preview_shows_the_first_kept_clips_of_each_method(tables, tmp_path):
     assert 'data-clip-id="pavad-fighting-000"' in fragment and "gvvad-fighting" not in fragment
     assert "s_pos 0.250" in fragment and "&lt;b&gt;fights&lt;/b&gt;" in fragment
     assert not fragment.lstrip().startswith("<!DOCTYPE")  # a fragment, for the landing page
+
+
+def test_gallery_shows_the_filters_strips_without_decoding(tables, tmp_path):
+    import base64
+
+    from synthvad.gallery import read_strips
+
+    root, filtered, prompts, init_images, init_dir = tables
+    stored = _jpeg_of_colour((10, 200, 10))
+    with_strips = tmp_path / "chunk-a.parquet"
+    pd.DataFrame({"clip_id": ["pavad-fighting-000"], "strip": [stored]}).to_parquet(with_strips)
+    old = tmp_path / "chunk-b.parquet"  # written before the filter made strips
+    pd.DataFrame({"clip_id": ["gvvad-fighting-000-normal"]}).to_parquet(old)
+    strips = read_strips([str(with_strips), str(old)])
+    assert strips == {"pavad-fighting-000": stored}
+    moved = filtered.assign(
+        path=filtered["path"].where(filtered["clip_id"] != "pavad-fighting-000", "gone.mp4")
+    )
+    out = tmp_path / "g.html"
+    write_gallery(out, moved, prompts, init_images, init_dir, THRESHOLDS, strips=strips)
+    page = out.read_text()
+    assert base64.b64encode(stored).decode() in page  # the stored strip, the clip not read
+
+
+def _jpeg_of_colour(colour) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (60, 12), colour).save(buffer, format="JPEG")
+    return buffer.getvalue()

@@ -110,3 +110,26 @@ def test_summarize_seeds_mean_sample_std_and_shared_sizes():
     assert one["auc"] == pytest.approx(0.7) and one["auc_std"] is None
     with pytest.raises(ValueError, match="n_frames"):
         summarize_seeds([per_seed[0], {**per_seed[1], "n_frames": 49}])
+
+
+def test_subset_aucs_equal_sklearn_on_each_subset_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from synthvad.metrics import subset_aucs
+
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.random(5000), 2)  # many ties
+    labels = (rng.random(5000) < 0.3 + 0.4 * scores).astype(int)
+    subsets = {f"s{k}": rng.random(5000) < 0.5 for k in range(4)}
+    subsets["all"] = np.ones(5000, dtype=bool)
+    subsets["negatives only"] = labels == 0
+    aucs = subset_aucs(labels, scores, subsets)
+    for name, mask in subsets.items():
+        if name == "negatives only":
+            assert aucs[name] is None  # undefined with one class
+        else:
+            assert aucs[name] == pytest.approx(roc_auc_score(labels[mask], scores[mask]), abs=1e-12)
+    # By hand: positives 0.5 and 0.9 against negatives 0.1 and 0.5: (1 + 0.5 + 1 + 1) / 4.
+    hand = subset_aucs(np.array([0, 1, 0, 1]), np.array([0.1, 0.5, 0.5, 0.9]),
+                       {"x": np.ones(4, dtype=bool)})  # fmt: skip
+    assert hand["x"] == 0.875

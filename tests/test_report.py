@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -203,3 +204,51 @@ def test_scaling_figure_draws_a_line_per_detector_and_synthetic_set(inputs, tmp_
     # One point per line: nothing to draw.
     assert not plot_scaling(tmp_path / "none.png", table.iloc[[0, 2]])
     assert not (tmp_path / "none.png").exists()
+
+
+def test_envelope_keeps_each_bins_extremes_in_order():
+    from synthvad.report import envelope
+
+    x = np.arange(10)
+    y = np.array([5, 1, 9, 2, 2, 2, 7, 0, 3, 4], dtype=float)
+    short_x, short_y = envelope(x, y, max_points=20)
+    assert short_x is x and short_y is y  # short curves are drawn as they are
+    # 4 points: bins of ceil(10 / 2) = 5 frames, each keeps its min and max in frame order.
+    ex, ey = envelope(x, y, max_points=4)
+    assert ex.tolist() == [1, 2, 6, 7] and ey.tolist() == [1, 9, 7, 0]
+    long_y = np.random.default_rng(0).random(50_001)
+    lx, ly = envelope(np.arange(50_001), long_y)
+    assert len(lx) <= 2000 and np.all(np.diff(lx) >= 0)
+    assert ly.max() == long_y.max() and ly.min() == long_y.min()
+
+
+def test_plots_drawn_by_processes_equal_the_serial_ones(inputs, tmp_path):
+    from synthvad.report import _write_plots
+
+    root, runs = inputs
+    scores = {n: pd.read_parquet(p["scores"]).query("seed == 0") for n, p in runs.items()}
+    index = pd.read_parquet(root / "index.parquet").set_index("video_id")
+    many = {f"v{i:02d}": 40 for i in range(10)}  # enough videos for the process pool
+    frames = pd.DataFrame(
+        [(v, f, (f % 7) / 7) for v, n in many.items() for f in range(n)],
+        columns=["video_id", "frame", "score"],
+    )
+    scores = {n: frames for n in scores}
+    index = pd.DataFrame({"n_frames": 40, "label": 0, "class": None}, index=list(many))
+    (tmp_path / "serial").mkdir()
+    (tmp_path / "pool").mkdir()
+    _write_plots(tmp_path / "serial", scores, index, {"v01": [(5, 9)]}, workers=1)
+    _write_plots(tmp_path / "pool", scores, index, {"v01": [(5, 9)]}, workers=2)
+    serial = sorted(p.name for p in (tmp_path / "serial").iterdir())
+    assert serial == sorted(p.name for p in (tmp_path / "pool").iterdir()) and len(serial) == 10
+    for name in serial:
+        assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "pool" / name).read_bytes()
+
+
+def test_steps_keep_the_change_points_and_the_last():
+    from synthvad.report import steps
+
+    x = np.arange(8)
+    y = np.array([0.2, 0.2, 0.2, 0.7, 0.7, 0.1, 0.1, 0.1])
+    sx, sy = steps(x, y)
+    assert sx.tolist() == [0, 3, 5, 7] and sy.tolist() == [0.2, 0.7, 0.1, 0.1]

@@ -70,6 +70,8 @@ def test_every_stage_writes_its_outputs(finished_run):
     assert sidecar["prompt"] and sidecar["seed"] >= 0
     filtered = pd.read_parquet(r / "filtered.parquet")
     assert {"keep", "reason", "motion", "frame_std", "clip_score"} <= set(filtered.columns)
+    chunks = pd.concat([pd.read_parquet(p) for p in (r / "filter").glob("*.parquet")])
+    assert len(chunks) == len(filtered) and chunks["strip"].str[:2].eq(b"\xff\xd8").all()
     experiments = yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())["experiments"]
     for name in experiments:  # every detector model, one seed each
         metrics = json.loads((r / "runs" / name / "metrics.json").read_text())

@@ -174,6 +174,8 @@ def gallery_inputs(wildcards):
         "filtered": f"{R}/filtered.parquet",
         "prompts": f"{R}/prompts.parquet",
         "clips": [clip_video(c) for c in CLIPS],
+        # Their frame strips, made by the filter from the frames it decoded.
+        "filter_chunks": expand(FILTER_CHUNK, chunk=list(FILTER_CHUNKS)),
     }
     if "pavad" in METHODS:
         inputs.update(init_table=f"{R}/init_images.parquet", init_dir=f"{R}/init_images")

@@ -131,7 +131,7 @@ rule report:
         f"{LOGS}/report.log",
     benchmark:
         f"{BENCH}/report.tsv",
-    threads: 1
+    threads: 2  # the per-video plots are drawn by this many processes
     resources:
         mem_mb=grows(2000),
         runtime=grows(30),

@@ -19,8 +19,8 @@ CORE = [
     "jsonschema", "matplotlib", "scikit-learn",
 ]  # fmt: skip
 DIFFUSION = [
-    "torch", "torchvision", "safetensors", "diffusers", "transformers", "accelerate", "ftfy",
-    "sentencepiece", "protobuf",
+    "torch", "torchvision", "safetensors", "diffusers", "transformers", "accelerate", "peft",
+    "huggingface-hub", "ftfy", "sentencepiece", "protobuf",
 ]  # fmt: skip
 # FID/KID/FVD/KVD (synthvad.quality)
 QUALITY = ["torchmetrics", "torch-fidelity"]

@@ -12,6 +12,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from synthvad.io.atomic import write_parquet
+from synthvad.io.strips import evenly, strip_jpeg
 from synthvad.io.video import VideoError, probe, read_frames
 from synthvad.segments import sample_indices
 
@@ -75,6 +76,8 @@ def score_chunk(config: dict[str, Any], videos: list[str], out: str) -> pd.DataF
             img /= np.linalg.norm(img) + 1e-12
             clip_score = float(bundle.encode_texts([sidecar["prompt"]])[0] @ img)
         scores["clip_score"] = clip_score
+        # The gallery's frame strip, from the frames decoded anyway (None: not decodable).
+        scores["strip"] = None if frames is None else strip_jpeg(evenly(frames))
         rows.append(
             {
                 "clip_id": sidecar["clip_id"],
@@ -92,7 +95,9 @@ def score_chunk(config: dict[str, Any], videos: list[str], out: str) -> pd.DataF
 
 def gather(thresholds: dict[str, Any], chunk_paths: list[str], out: str) -> pd.DataFrame:
     """Every chunk's scores with the verdict of the current thresholds."""
+    # Frame strips stay in the chunks (the gallery reads them there): this table stays small.
     df = pd.concat([pd.read_parquet(p) for p in chunk_paths], ignore_index=True)
+    df = df.drop(columns="strip", errors="ignore")
     twice = df["clip_id"][df["clip_id"].duplicated()]
     if len(twice):
         raise ValueError(f"clip {twice.iloc[0]!r} is in two filter chunks")

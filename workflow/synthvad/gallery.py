@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import logging
 import os
 import re
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure  # object API: no pyplot state, Agg canvas 
 from PIL import Image, ImageDraw
 
 from synthvad.io.atomic import atomic_path
+from synthvad.io.strips import jpeg, strip_jpeg
 from synthvad.io.video import VideoError, probe, read_frames
 from synthvad.segments import sample_indices
 
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 # (score column, threshold key of config["filter"]) in the filter's order of checks.
 SCORES = (("frame_std", "min_std"), ("motion", "min_motion"), ("clip_score", "min_clip_score"))
-STRIP_QUALITY = 70
 INIT_HEIGHT = 128
 # Strips decode in threads (decord, Pillow resize and JPEG encoding release the GIL).
 WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -58,12 +57,6 @@ table.counts td.text, table.counts th.text { text-align: left; }
 """
 
 
-def _jpeg(image: Image.Image, quality: int = STRIP_QUALITY) -> bytes:
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="JPEG", quality=quality, optimize=False)
-    return buf.getvalue()
-
-
 def _placeholder(text: str, width: int, height: int) -> bytes:
     """A grey JPEG with `text` in its centre."""
     image = Image.new("RGB", (width, height), (160, 160, 160))
@@ -71,7 +64,7 @@ def _placeholder(text: str, width: int, height: int) -> bytes:
     left, top, right, bottom = draw.textbbox((0, 0), text)
     xy = ((width - (right - left)) // 2, (height - (bottom - top)) // 2)
     draw.text(xy, text, fill=(40, 40, 40))
-    return _jpeg(image)
+    return jpeg(image)
 
 
 def _strip(path: str, n_frames: int | None, n: int, height: int) -> bytes:
@@ -82,13 +75,21 @@ def _strip(path: str, n_frames: int | None, n: int, height: int) -> bytes:
     except VideoError as exc:
         log.debug("no frame strip for %s: %s", path, exc.reason)
         return _placeholder("not decodable", 4 * height, height)
-    h, w = frames.shape[1:3]
-    width = max(1, round(w * height / h))
-    strip = Image.new("RGB", (width * len(frames), height))
-    for i, frame in enumerate(frames):
-        tile = Image.fromarray(frame).resize((width, height), Image.Resampling.BILINEAR, None, 2.0)
-        strip.paste(tile, (i * width, 0))
-    return _jpeg(strip)
+    return strip_jpeg(frames, height)
+
+
+def read_strips(chunk_paths: list[str]) -> dict[str, bytes]:
+    """clip_id -> frame strip JPEG, from the filter's chunk files (chunks written before
+    the filter made strips have none: their clips are decoded here instead)."""
+    import pyarrow.parquet as pq
+
+    strips: dict[str, bytes] = {}
+    for path in chunk_paths:
+        if "strip" not in pq.read_schema(path).names:
+            continue
+        table = pd.read_parquet(path, columns=["clip_id", "strip"]).dropna()
+        strips.update(zip(table["clip_id"].astype(str), table["strip"], strict=True))
+    return strips
 
 
 def frame_strip(path: str, n: int = 6, height: int = 72) -> bytes:
@@ -103,7 +104,7 @@ def _thumbnail(path: Path, height: int = INIT_HEIGHT) -> bytes | None:
         with Image.open(path) as image:
             image = image.convert("RGB")
             width = max(1, round(image.width * height / image.height))
-            return _jpeg(image.resize((width, height), Image.Resampling.BILINEAR, None, 2.0))
+            return jpeg(image.resize((width, height), Image.Resampling.BILINEAR, None, 2.0))
     except OSError as exc:
         log.warning("initial image %s cannot be read: %s", path, exc)
         return None
@@ -351,10 +352,12 @@ def write_gallery(
     init_dir: Path | None,
     thresholds: Mapping[str, float],
     max_clips: int | None = None,
+    strips: Mapping[str, bytes] | None = None,
 ) -> int:
     """Write the self-contained HTML gallery; returns the number of clip cards.
 
-    `max_clips` caps the cards per (method, class), evenly spaced over the clip ids."""
+    `max_clips` caps the cards per (method, class), evenly spaced over the clip ids.
+    `strips`: frame strips by clip id (the filter's); other clips are decoded here."""
     start = time.perf_counter()
     e = html.escape
     wanted = ["clip_id", "prompt", "init_image"]
@@ -371,6 +374,9 @@ def write_gallery(
     known = pd.to_numeric(shown["n_frames"], errors="coerce") if "n_frames" in shown else None
 
     def strip(i: int) -> bytes:
+        stored = (strips or {}).get(str(shown["clip_id"].iloc[i]))
+        if stored is not None:
+            return stored
         if decodable is not None and not decodable.iloc[i]:
             return _placeholder("not decodable", 4 * 72, 72)  # the filter said so: no decode
         # The filter's frame count saves a probe, which decodes the last frame (~40% of
@@ -449,6 +455,7 @@ def write_preview(
     init_dir: Path | None,
     thresholds: Mapping[str, float],
     per_method: int,
+    strips: Mapping[str, bytes] | None = None,
 ) -> int:
     """An HTML fragment (with its own style) of the first `per_method` kept clips of each
     method, for the report's landing page; returns the number of cards."""
@@ -463,7 +470,7 @@ def write_preview(
     for row in rows.to_dict("records"):
         key = row.get("init_image")
         init = None if _missing(key) or not key else (urls.get(str(key)), records.get(str(key), {}))
-        strip = _strip(
+        strip = (strips or {}).get(str(row["clip_id"])) or _strip(
             str(row["path"]), int(row["n_frames"]) if row.get("n_frames") else None, 6, 72
         )
         cards.append(_card_html(ids("preview", row["clip_id"]), row, strip, init, thresholds))

@@ -20,6 +20,35 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores))
 
 
+def subset_aucs(
+    labels: np.ndarray, scores: np.ndarray, subsets: Mapping[str, np.ndarray]
+) -> dict[str, float | None]:
+    """ROC AUC of each subset of frames (a boolean mask each), equal to roc_auc_score on
+    the subset, with one sort for all of them: the Mann-Whitney statistic (ties count a
+    half) over the score-sorted frames. The per-class AUCs of a report at UCF-Crime size
+    are 13 subsets of a million frames per experiment; a sort each is most of its time."""
+    order = np.argsort(scores, kind="stable")
+    ranked_scores = np.asarray(scores, dtype=np.float64)[order]
+    ranked_labels = np.asarray(labels)[order].astype(bool)
+    return {
+        name: _ranked_auc(ranked_labels[mask[order]], ranked_scores[mask[order]])
+        for name, mask in subsets.items()
+    }
+
+
+def _ranked_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """AUC of frames sorted by score: P(positive > negative) + P(tie) / 2."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    starts = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])  # tie groups
+    pos_in = np.add.reduceat(positive.astype(np.int64), starts)
+    neg_in = np.add.reduceat((~positive).astype(np.int64), starts)
+    neg_below = np.cumsum(neg_in) - neg_in
+    return float(np.sum(pos_in * (neg_below + neg_in / 2)) / (n_pos * n_neg))
+
+
 def _ap(labels: np.ndarray, scores: np.ndarray) -> float | None:
     # AP is undefined without positives (sklearn would warn and return a meaningless 0).
     if not np.any(labels == 1):

@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from synthvad.metrics import _ap, _auc
+from synthvad.metrics import _ap, _auc, subset_aucs
 from synthvad.report import _mean_over_seeds
 
 KEYS = ["video_id", "frame"]
@@ -24,18 +24,75 @@ KEYS = ["video_id", "frame"]
 NOT_OBJECTIVE = {"seed", "epoch", "val_auc", "val_loss", "alpha", "dropped"}
 
 
+def _key(column: pd.Series) -> np.ndarray:
+    """A column as an array to compare and order by; a categorical as its codes (its own
+    order, the one sort_values uses), since a million codes compare fast and strings not."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy()
+    return column.to_numpy()
+
+
+def _sorted_unique(frames: pd.DataFrame) -> bool:
+    """Rows strictly increasing in (video_id, frame) (a categorical video_id in its own
+    order): sorted as sort_values sorts, no key twice."""
+    ids = _key(frames["video_id"])
+    frame = frames["frame"].to_numpy()
+    same = ids[1:] == ids[:-1]
+    return bool(np.all(np.where(same, frame[1:] > frame[:-1], ids[1:] > ids[:-1])))
+
+
+def _aligned_seeds(frames: pd.DataFrame) -> list[pd.DataFrame] | None:
+    """The per-seed tables when every seed scored the same frames in the same order (as
+    the detect rule writes them), else None."""
+    seeds = [g for _, g in frames.groupby("seed", sort=True)]
+    first = [_key(seeds[0][key]) for key in KEYS]
+    for other in seeds[1:]:
+        if len(other) != len(seeds[0]) or not all(
+            np.array_equal(_key(other[key]), known) for key, known in zip(KEYS, first, strict=True)
+        ):
+            return None
+    return seeds
+
+
 def mean_over_seeds(frames: pd.DataFrame) -> pd.DataFrame:
     """One row per (video_id, frame), sorted: the score averaged over seeds and the label
     (which every seed must agree on)."""
-    labels = frames.groupby(KEYS, sort=True, as_index=False)["label"].agg(["min", "max"])
-    if (labels["min"] != labels["max"]).any():
-        raise ValueError("seeds disagree on the label of some frames")
-    labels = labels.drop(columns="max").rename(columns={"min": "label"})
-    mean = _mean_over_seeds(frames)[[*KEYS, "score"]]
-    if mean.duplicated(KEYS).any():  # no seed column and repeated frames
-        mean = mean.groupby(KEYS, sort=True, as_index=False)["score"].mean()
-    merged = mean.merge(labels, on=KEYS, how="inner", validate="one_to_one")
-    return merged.sort_values(KEYS, ignore_index=True)
+    columns = [*KEYS, "score", "label"]
+    seeds = _aligned_seeds(frames) if "seed" in frames and len(frames) else None
+    if seeds is not None:  # the common case, without a groupby over millions of rows
+        labels = np.stack([s["label"].to_numpy() for s in seeds])
+        if (labels != labels[0]).any():
+            raise ValueError("seeds disagree on the label of some frames")
+        mean = seeds[0][KEYS].reset_index(drop=True)
+        mean["score"] = np.stack([s["score"].to_numpy(np.float64) for s in seeds]).mean(axis=0)
+        mean["label"] = labels[0]
+    elif "seed" not in frames and _sorted_unique(frames):
+        return frames[columns].reset_index(drop=True)  # already one row per frame
+    else:
+        labels = frames.groupby(KEYS, sort=True, as_index=False)["label"].agg(["min", "max"])
+        if (labels["min"] != labels["max"]).any():
+            raise ValueError("seeds disagree on the label of some frames")
+        labels = labels.drop(columns="max").rename(columns={"min": "label"})
+        mean = _mean_over_seeds(frames)[[*KEYS, "score"]]
+        if mean.duplicated(KEYS).any():  # no seed column and repeated frames
+            mean = mean.groupby(KEYS, sort=True, as_index=False)["score"].mean()
+        mean = mean.merge(labels, on=KEYS, how="inner", validate="one_to_one")
+    if not _sorted_unique(mean):
+        mean = mean.sort_values(KEYS, ignore_index=True)
+    return mean[columns]
+
+
+def thin(x: np.ndarray, y: np.ndarray, resolution: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a curve in [0, 1]^2 that move it by at least 1/resolution (plus the
+    last): a ROC or PR curve of a million frames draws as fast as a short one and looks
+    the same at plot resolution."""
+    if len(x) <= 2:
+        return x, y
+    cells = np.stack([np.round(x * resolution), np.round(y * resolution)], axis=1)
+    keep = np.ones(len(x), dtype=bool)
+    keep[1:] = np.any(cells[1:] != cells[:-1], axis=1)
+    keep[-1] = True
+    return x[keep], y[keep]
 
 
 def _palette(n: int) -> tuple:
@@ -72,8 +129,9 @@ def plot_roc_pr(path: Path, scores: Mapping[str, pd.DataFrame]) -> None:
         if auc is None:  # one class only: neither curve is defined
             continue
         fpr, tpr, _ = roc_curve(labels, values)
-        roc_ax.plot(fpr, tpr, color=color, ls=style, lw=1.4)
+        roc_ax.plot(*thin(fpr, tpr), color=color, ls=style, lw=1.4)
         precision, recall, _ = precision_recall_curve(labels, values)
+        recall, precision = thin(recall, precision)
         pr_ax.plot(recall, precision, color=color, ls=style, lw=1.4, drawstyle="steps-post")
     roc_ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     handles.append(Line2D([], [], color="grey", lw=0.8, ls="--", label="chance (ROC)"))
@@ -95,8 +153,16 @@ def plot_roc_pr(path: Path, scores: Mapping[str, pd.DataFrame]) -> None:
 
 def _normal_videos(frames: pd.DataFrame, classed: set[str]) -> set[str]:
     """Videos whose frames are all label 0 and that have no anomaly class."""
-    top = frames.groupby("video_id")["label"].max()
+    top = frames.groupby("video_id", observed=True)["label"].max()
     return {str(v) for v in top.index[top == 0]} - classed
+
+
+def _frames_of(video_ids: pd.Series, videos: set[str]) -> np.ndarray:
+    """Boolean mask of the rows whose video is in `videos` (a categorical by its codes)."""
+    if isinstance(video_ids.dtype, pd.CategoricalDtype):
+        wanted = np.append(np.isin(video_ids.cat.categories.astype(str), list(videos)), False)
+        return wanted[video_ids.cat.codes.to_numpy()]  # code -1 (missing) -> the False
+    return video_ids.astype(str).isin(videos).to_numpy()
 
 
 def class_auc_table(
@@ -119,12 +185,14 @@ def class_auc_table(
     )
     for experiment, frames in scores.items():
         frames = mean_over_seeds(frames)
-        video_ids = frames["video_id"].astype(str)
-        normal = video_ids.isin(_normal_videos(frames, classed))
-        for name in classes:
-            chosen = frames[normal | video_ids.isin(by_class[name])]
-            auc = _auc(chosen["label"].to_numpy(np.int64), chosen["score"].to_numpy(np.float64))
-            if auc is not None and chosen["label"].any():
+        normal = _frames_of(frames["video_id"], _normal_videos(frames, classed))
+        subsets = {
+            name: normal | _frames_of(frames["video_id"], by_class[name]) for name in classes
+        }
+        labels = frames["label"].to_numpy(np.int64)
+        aucs = subset_aucs(labels, frames["score"].to_numpy(np.float64), subsets)
+        for name, auc in aucs.items():
+            if auc is not None and labels[subsets[name]].any():
                 table.loc[experiment, name] = auc
     return table
 

@@ -253,14 +253,15 @@ def gallery(smk: Any) -> None:
     init = pd.read_parquet(init_table) if init_table else None
     init_dir = Path(smk.input.init_dir) if init_table else None
     thresholds = smk.params.thresholds["filter"]
+    strips = stage.read_strips(list(smk.input.filter_chunks))
     stage.filter_histograms(Path(smk.output.histograms), filtered, thresholds)
     n = stage.write_gallery(
         Path(smk.output.html), filtered, prompts, init, init_dir, thresholds,
-        smk.params.report["gallery_cards"],
+        smk.params.report["gallery_cards"], strips,
     )  # fmt: skip
     stage.write_preview(
         Path(smk.output.preview), filtered, prompts, init, init_dir, thresholds,
-        smk.params.report["preview_cards"],
+        smk.params.report["preview_cards"], strips,
     )  # fmt: skip
     log.info("gallery: %d clip cards", n)
 
@@ -299,6 +300,7 @@ def report(smk: Any) -> None:
         summary_html=smk.output.table_html,
         benchmarks_dir=smk.params.benchmarks,
         runtimes_html=smk.output.runtimes,
+        workers=smk.threads,
     )
 
 
