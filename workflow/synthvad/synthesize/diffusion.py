@@ -7,10 +7,12 @@ seeded torch.Generator, so a clip does not depend on the clips made before it in
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -143,6 +145,14 @@ def load_pipeline(spec: Spec, location: ModelLocation, dtype: torch.dtype, key: 
         ) from exc
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _transformers(pipe: Any) -> list[Any]:
     return [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]
 
@@ -190,6 +200,8 @@ class DiffusersGenerator:
         self._check_shape()
         if settings.get("boundary_ratio") is not None:
             pipe.register_to_config(boundary_ratio=settings["boundary_ratio"])
+        self.scheduler_config = self._set_scheduler()
+        self.loras = self._load_loras()  # before offload and compile, which wrap the modules
         self._apply_runtime(runtime)
         self._warned_unused_image = False
 
@@ -258,6 +270,75 @@ class DiffusersGenerator:
             raise SynthesisError(
                 f"{self.key}.boundary_ratio: {self._model_name()} has one transformer (no experts)"
             )
+
+    def _set_scheduler(self) -> dict[str, Any]:
+        """synthesize.<backend>.scheduler / scheduler_config: a distilled model's sampler,
+        built from the checkpoint's scheduler config; returns the overrides applied."""
+        import inspect
+
+        import diffusers
+
+        name = self.settings.get("scheduler")
+        overrides = dict(self.settings.get("scheduler_config") or {})
+        if name is None and not overrides:
+            return {}
+        cls = type(self.pipe.scheduler) if name is None else getattr(diffusers, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, diffusers.SchedulerMixin)):
+            raise SynthesisError(
+                f"{self.key}.scheduler: {name!r} is not a diffusers scheduler class "
+                "(e.g. UniPCMultistepScheduler, FlowMatchEulerDiscreteScheduler)"
+            )
+        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise SynthesisError(
+                f"{self.key}.scheduler_config: {cls.__name__} has no {', '.join(unknown)} "
+                f"(it takes {', '.join(sorted(known))})"
+            )
+        self.pipe.scheduler = cls.from_config(self.pipe.scheduler.config, **overrides)
+        log.info("scheduler %s with %s", cls.__name__, overrides or "the checkpoint's config")
+        return overrides
+
+    def _load_loras(self) -> list[dict[str, Any]]:
+        """synthesize.<backend>.lora: each adapter loaded by diffusers (peft) into its
+        transformer and weighted by its scale; returns the sidecar's record of them."""
+        from safetensors.torch import load_file
+
+        loaded: list[dict[str, Any]] = []
+        active: dict[int, tuple[list[str], list[float]]] = {}
+        for i, lora in enumerate(self.settings.get("lora") or []):
+            key = f"{self.key}.lora[{i}]"
+            expert = 1 if lora.get("component", "transformer") == "transformer" else 2
+            if expert > self.experts:
+                raise SynthesisError(
+                    f"{key}.component: transformer_2 is the low-noise expert of a Wan 2.2 A14B "
+                    f"checkpoint, but {self._model_name()} has one transformer"
+                )
+            path = Path(lora["path"])
+            if not path.is_file():
+                raise SynthesisError(f"{key}.path: {path} is not a file (a LoRA .safetensors)")
+            name = f"lora_{i}"
+            try:
+                into = {"load_into_transformer_2": True} if expert == 2 else {}
+                self.pipe.load_lora_weights(load_file(path), adapter_name=name, **into)
+            except Exception as exc:
+                raise SynthesisError(
+                    f"{key}.path: {path} could not be loaded as a LoRA of "
+                    f"{type(self.pipe).__name__} ({type(exc).__name__}: {exc})"
+                ) from exc
+            names, weights = active.setdefault(expert, ([], []))
+            names.append(name)
+            weights.append(float(lora.get("scale", 1.0)))
+            loaded.append(
+                {"path": str(path), "sha256": _sha256(path), "scale": weights[-1],
+                 "component": lora.get("component", "transformer")}
+            )  # fmt: skip
+        transformers = _transformers(self.pipe)
+        for expert, (names, weights) in active.items():
+            transformers[expert - 1].set_adapters(names, weights)
+        if loaded:
+            log.info("LoRA adapters: %s", ", ".join(f"{x['path']} x{x['scale']:g}" for x in loaded))
+        return loaded
 
     def _apply_runtime(self, runtime: dict[str, Any]) -> None:
         if runtime["attention_backend"]:
@@ -329,6 +410,9 @@ class DiffusersGenerator:
             "boundary_ratio": getattr(self.pipe.config, "boundary_ratio", None),
             "steps": self.steps,
             "guidance": list(self.guidance),
+            "scheduler": type(self.pipe.scheduler).__name__,
+            "scheduler_config": self.scheduler_config,
+            "lora": self.loras,
             "dtype": str(_transformers(self.pipe)[0].dtype).removeprefix("torch."),
             "device": str(self.device),
             "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__},
