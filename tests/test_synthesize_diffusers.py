@@ -14,55 +14,20 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 
 from synthvad import plan
 from synthvad.config import ConfigError, validate_config
 from synthvad.io.video import probe, read_frames
-from synthvad.prompts import NEGATIVE_PROMPT, PROMPT_COLUMNS, write_prompts
+from synthvad.prompts import NEGATIVE_PROMPT
 from synthvad.synthesize import jobs
 from synthvad.synthesize import run as stage
 from synthvad.synthesize.diffusion import SynthesisError
 from synthvad.synthesize.locate import ModelLocationError
-from synthvad.synthesize.random_pipelines import build
+
+from .conftest import DIFFUSERS_KINDS
 
 WIDTH, HEIGHT, FRAMES, FPS = 64, 48, 9, 12  # not square: a swapped width/height shows
-KINDS = {  # checkpoint kind -> (tiny architecture, backend that loads it)
-    "cogvideox": ("tiny-cogvideox", "cogvideox"),
-    "wan2.1-i2v": ("tiny-wan2.1-i2v", "wan_i2v"),
-    "wan2.2-i2v": ("tiny-wan2.2-i2v", "wan_i2v"),
-    "wan-t2v": ("tiny-wan-t2v", "wan_t2v"),
-}
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    """Each tiny pipeline saved as a diffusers folder, as `save_pretrained` writes it."""
-    root = tmp_path_factory.mktemp("checkpoints")
-    folders = {}
-    for name, (arch, _) in KINDS.items():
-        build(arch, seed=0).save_pretrained(root / name)
-        folders[name] = root / name
-    return folders
-
-
-@pytest.fixture(scope="module")
-def prompts(tmp_path_factory) -> Path:
-    """Clip prompt files as stage 3 writes them: two GV-VAD (text) and two PA-VAD (image)
-    clips; returns their folder."""
-    root = tmp_path_factory.mktemp("prompts")
-    rng = np.random.default_rng(0)
-    image = root / "init.png"
-    Image.fromarray(rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)).save(image)
-    rows = [
-        ("gvvad-fighting-000-abnormal", "gvvad", "fighting", 1, "a man starts a fight", None),
-        ("gvvad-fighting-000-normal", "gvvad", "fighting", 0, "a man walks on the street", None),
-        ("pavad-explosion-000", "pavad", "explosion", 1, "generate explosion behavior", str(image)),
-        ("pavad-normal-000", "pavad", "normal", 0, "people walking, fixed camera", str(image)),
-    ]
-    rows = [dict(zip(PROMPT_COLUMNS, row, strict=False)) for row in rows]
-    write_prompts(rows, [r["clip_id"] for r in rows], "test", root / "prompts.parquet", root)
-    return root
+KINDS = DIFFUSERS_KINDS
 
 
 def minimal_config(**synthesize) -> dict:
@@ -386,3 +351,19 @@ def test_snakemake_batch_job_then_no_rerun_until_a_setting_changes(checkpoints, 
     set_synthesize(clips_per_job=1)
     assert jobs_to_run() == ["synthesize", "synthesize"]
     assert made == {t: (tmp_path / t).stat().st_mtime_ns for t in targets}
+
+    # A LoRA is what a clip is: its path, its scale and its file each regenerate the clips.
+    from .test_synthesize_lora import tiny_lora
+
+    snakemake(tmp_path, *targets)
+    lora = tiny_lora("cogvideox", tmp_path / "lora")
+    set_synthesize(**{"cogvideox.lora": [{"path": str(lora)}]})
+    assert jobs_to_run() == ["synthesize", "synthesize"]
+    snakemake(tmp_path, *targets)
+    assert jobs_to_run() == []
+    set_synthesize(**{"cogvideox.lora": [{"path": str(lora), "scale": 0.5}]})
+    assert jobs_to_run() == ["synthesize", "synthesize"]
+    set_synthesize(**{"cogvideox.lora": [{"path": str(lora)}]})
+    assert jobs_to_run() == []
+    tiny_lora("cogvideox", tmp_path / "lora", seed=2)  # another LoRA at the same path
+    assert jobs_to_run() == ["synthesize", "synthesize"]

@@ -9,17 +9,10 @@ import numpy as np
 import pytest
 
 from synthvad.io.video import read_frames
-from synthvad.synthesize.diffusion import SynthesisError
+from synthvad.synthesize.diffusion import DiffusersGenerator, SynthesisError
 from synthvad.synthesize.random_pipelines import build
 
-from .test_synthesize_diffusers import (  # noqa: F401  (fixtures)
-    KINDS,
-    checkpoints,
-    digest,
-    generator_section,
-    prompts,
-    synthesize,
-)
+from .test_synthesize_diffusers import KINDS, digest, generator_section, synthesize
 
 TEXT_CLIP = "gvvad-fighting-000-abnormal"
 IMAGE_CLIP = "pavad-explosion-000"
@@ -32,9 +25,9 @@ def tiny_lora(kind: str, path: Path, component: str = "transformer", seed: int =
     import torch
     from peft import LoraConfig, get_peft_model_state_dict
 
-    torch.manual_seed(seed)
     pipe = build(KINDS[kind][0], seed=0)
     transformer = getattr(pipe, component)
+    torch.manual_seed(seed)  # after build, which seeds for the pipeline's own weights
     config = LoraConfig(r=2, lora_alpha=2, init_lora_weights=False,
                         target_modules=["to_q", "to_k", "to_v"])  # fmt: skip
     transformer.add_adapter(config, adapter_name="made")
@@ -79,10 +72,28 @@ def test_two_part_lora_reaches_the_low_noise_expert(checkpoints, prompts, tmp_pa
 
 
 def test_bad_lora_files_are_named(checkpoints, prompts, tmp_path):
+    from synthvad.config import ConfigError
+    from synthvad.synthesize import jobs
+
+    from .test_synthesize_diffusers import minimal_config
+
     base = generator_section(checkpoints["cogvideox"])
     missing = {**base, "lora": [{"path": str(tmp_path / "none.safetensors"), "scale": 1.0}]}
+    config = minimal_config(backend={"gvvad": "cogvideox"}, cogvideox=missing)
+    with pytest.raises(ConfigError, match=r"synthesize.cogvideox.lora\[0\].path': .* not a file"):
+        jobs.check_config(config, ["gvvad"])  # at start-up, before any job
     with pytest.raises(SynthesisError, match=r"synthesize.cogvideox.lora\[0\].path: .* not a file"):
-        synthesize("cogvideox", missing, prompts, tmp_path / "a", [TEXT_CLIP])
+        DiffusersGenerator.load("cogvideox", missing, jobs.runtime(config, "cogvideox"))
+    (tmp_path / "x.safetensors").write_bytes(b"")
+    wan21 = {
+        **base,
+        "lora": [{"path": str(tmp_path / "x.safetensors"), "component": "transformer_2"}],
+    }
+    with pytest.raises(ConfigError, match=r"lora\[0\].component': transformer_2 .* one"):
+        jobs.check_config(
+            minimal_config(backend={"gvvad": "cogvideox"}, cogvideox=wan21), ["gvvad"]
+        )
+
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"not a safetensors file" * 10)
     bad = {**base, "lora": [{"path": str(garbage), "scale": 1.0}]}
@@ -94,9 +105,15 @@ def test_bad_lora_files_are_named(checkpoints, prompts, tmp_path):
 def test_scheduler_is_replaced_and_checked(checkpoints, prompts, tmp_path):
     base = generator_section(checkpoints["cogvideox"])
     synthesize("cogvideox", base, prompts, tmp_path / "base", [TEXT_CLIP])
-    other = {**base, "scheduler": "CogVideoXDPMScheduler", "scheduler_config": {"snr_shift_scale": 1.5}}
+    other = {
+        **base,
+        "scheduler": "CogVideoXDPMScheduler",
+        "scheduler_config": {"snr_shift_scale": 1.5},
+    }
     meta = synthesize("cogvideox", other, prompts, tmp_path / "dpm", [TEXT_CLIP])[TEXT_CLIP]
-    assert meta["scheduler"] == "CogVideoXDPMScheduler" and meta["scheduler_config"] == {"snr_shift_scale": 1.5}
+    assert meta["scheduler"] == "CogVideoXDPMScheduler" and meta["scheduler_config"] == {
+        "snr_shift_scale": 1.5
+    }
     first, second = (tmp_path / d / f"{TEXT_CLIP}.mp4" for d in ("base", "dpm"))
     assert not np.array_equal(read_frames(first), read_frames(second))
     with pytest.raises(SynthesisError, match="scheduler: 'NoSuchScheduler' is not a diffusers"):

@@ -66,7 +66,8 @@ def clip_video(clip_id):
 
 def synthesis_inputs(clip_ids):
     """The clips' prompt files (in the refine checkpoint's folder), plus the initial images
-    when a PA-VAD clip is among them.
+    when a PA-VAD clip is among them and the generator's LoRA files (their content is also
+    in the rule params: see synthvad.synthesize.jobs.rule_params).
 
     Until refine has run (or while it must rerun), checkpoints.refine.get() raises and
     Snakemake makes the job wait for the checkpoint, then re-evaluates it on the files.
@@ -74,6 +75,9 @@ def synthesis_inputs(clip_ids):
     needs from it (its own image's content) is already hashed into its prompt file."""
     folder = checkpoints.refine.get().output.clips
     inputs = {"prompts": [clip_prompt_path(folder, c) for c in clip_ids]}
+    loras = synthesis.lora_files(config, synthesis.generator_of(config, clip_ids[0]))
+    if loras:
+        inputs["lora"] = loras
     if any(synthesis.method_of(c) == "pavad" for c in clip_ids):
         inputs["init_images"] = ancient(f"{R}/init_images")
     return inputs

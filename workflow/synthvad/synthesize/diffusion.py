@@ -7,7 +7,6 @@ seeded torch.Generator, so a clip does not depend on the clips made before it in
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import time
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from synthvad.prompts import file_sha256
 from synthvad.synthesize.locate import ModelLocation, locate_model
 from synthvad.synthesize.run import Clip
 
@@ -143,14 +143,6 @@ def load_pipeline(spec: Spec, location: ModelLocation, dtype: torch.dtype, key: 
             f"{key}.model: {location.folder} could not be loaded as a {spec.pipeline_class} "
             f"({type(exc).__name__}: {exc})"
         ) from exc
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _transformers(pipe: Any) -> list[Any]:
@@ -330,7 +322,7 @@ class DiffusersGenerator:
             names.append(name)
             weights.append(float(lora.get("scale", 1.0)))
             loaded.append(
-                {"path": str(path), "sha256": _sha256(path), "scale": weights[-1],
+                {"path": str(path), "sha256": file_sha256(path), "scale": weights[-1],
                  "component": lora.get("component", "transformer")}
             )  # fmt: skip
         transformers = _transformers(self.pipe)

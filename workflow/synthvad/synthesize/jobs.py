@@ -10,6 +10,8 @@ Nothing here imports torch: the Snakefile calls it at parse time.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -85,10 +87,37 @@ def runtime(config: dict[str, Any], generator: str) -> dict[str, Any]:
 
 
 def rule_params(config: dict[str, Any], generator: str) -> dict[str, Any]:
-    """What a synthesis job's output depends on besides its prompts: its rerun trigger."""
-    return canonical(
-        {"backend": generator, "seed": config["seed"], "settings": settings(config, generator)}
-    )
+    """What a synthesis job's output depends on besides its prompts: its rerun trigger.
+    A LoRA counts by its content too (a new file at the same path regenerates the clips;
+    Snakemake 9.27 misses input mtimes of jobs behind the refine checkpoint)."""
+    chosen = settings(config, generator)
+    if chosen.get("lora"):
+        chosen["lora"] = [{**lora, "sha256": _lora_digest(lora["path"])} for lora in chosen["lora"]]
+    return canonical({"backend": generator, "seed": config["seed"], "settings": chosen})
+
+
+@functools.cache
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    from synthvad.prompts import file_sha256
+
+    return file_sha256(path)
+
+
+def _lora_digest(path: str) -> str:
+    """The file's SHA-256, hashed once per Snakemake run and file version."""
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise ConfigError(f"LoRA file {path} cannot be read ({exc.strerror})") from exc
+    return _digest_of(path, stat.st_size, stat.st_mtime_ns)
+
+
+def lora_files(config: dict[str, Any], generator: str) -> list[str]:
+    """The generator's LoRA files: inputs of its jobs, so a file replaced at the same path
+    regenerates the clips too (its path and scale are rule params already)."""
+    if not is_diffusers(generator):
+        return []
+    return [lora["path"] for lora in config["synthesize"][generator].get("lora") or []]
 
 
 def threads(config: dict[str, Any], generator: str) -> int:
@@ -168,6 +197,17 @@ def _check_generator(section: dict[str, Any], key: str, generator: str) -> None:
         )
     if section.get("boundary_ratio") is not None and generator not in TWO_EXPERT_CAPABLE:
         raise ConfigError(f"config key '{key}.boundary_ratio': only Wan 2.2 checkpoints have one")
+    for i, lora in enumerate(section.get("lora") or []):
+        if not os.path.isfile(lora["path"]):
+            raise ConfigError(
+                f"config key '{key}.lora[{i}].path': {lora['path']} is not a file (a LoRA "
+                ".safetensors, on a file system the synthesis jobs can read)"
+            )
+        if lora.get("component") == "transformer_2" and generator not in TWO_EXPERT_CAPABLE:
+            raise ConfigError(
+                f"config key '{key}.lora[{i}].component': transformer_2 is the low-noise expert "
+                f"of a Wan 2.2 A14B checkpoint; {generator} has one transformer"
+            )
     if section.get("cpu_offload", "none") != "none" and section.get("device") == "cpu":
         raise ConfigError(
             f"config key '{key}.cpu_offload': offloading moves weights between CPU and GPU; "
