@@ -308,7 +308,10 @@ def test_config_check_names_the_key(synthesize, key):
 
 @pytest.mark.workflow
 def test_snakemake_batch_job_then_no_rerun_until_a_setting_changes(checkpoints, tmp_path):
-    from .test_workflow import snakemake
+    import subprocess
+    import sys
+
+    from .test_workflow import ROOT, snakemake
 
     config = minimal_config(
         backend={"gvvad": "cogvideox"},
@@ -324,6 +327,12 @@ def test_snakemake_batch_job_then_no_rerun_until_a_setting_changes(checkpoints, 
     def jobs_to_run() -> list[str]:
         out = snakemake(tmp_path, "--dry-run", *targets)
         return sorted(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))
+
+    def gpu_plan_output(*options: str) -> str:
+        cmd = [sys.executable, "-m", "synthvad.synthesize.gpu_plan", *options, "--", *targets,
+               "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+               "--configfile", str(config_path)]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
     def set_synthesize(**keys) -> None:
         cfg = yaml.safe_load(config_path.read_text())
@@ -361,9 +370,18 @@ def test_snakemake_batch_job_then_no_rerun_until_a_setting_changes(checkpoints, 
     assert jobs_to_run() == ["synthesize", "synthesize"]
     snakemake(tmp_path, *targets)
     assert jobs_to_run() == []
+    # The GPU plan finds these clips' seconds under the digest of the current settings.
+    run_config = validate_config(yaml.safe_load(config_path.read_text()))
+    sidecar = json.loads((tmp_path / targets[0]).with_suffix(".json").read_text())
+    assert sidecar["settings_digest"] == jobs.settings_digest(
+        jobs.rule_params(run_config, "cogvideox")
+    )
+    assert "No diffusion clips to make" in gpu_plan_output()
     set_synthesize(**{"cogvideox.lora": [{"path": str(lora), "scale": 0.5}]})
     assert jobs_to_run() == ["synthesize", "synthesize"]
     set_synthesize(**{"cogvideox.lora": [{"path": str(lora)}]})
     assert jobs_to_run() == []
     tiny_lora("cogvideox", tmp_path / "lora", seed=2)  # another LoRA at the same path
     assert jobs_to_run() == ["synthesize", "synthesize"]
+    plan = gpu_plan_output("--gpus", "2")
+    assert "cogvideox: 2 clips in 2 jobs" in plan and "2 clips made with other settings" in plan

@@ -96,6 +96,16 @@ def rule_params(config: dict[str, Any], generator: str) -> dict[str, Any]:
     return canonical({"backend": generator, "seed": config["seed"], "settings": chosen})
 
 
+def settings_digest(params: dict[str, Any]) -> str:
+    """A short digest of what a clip is (backend and settings, not the seed): the key under
+    which the GPU plan looks up seconds per clip measured in earlier sidecars."""
+    import hashlib
+    import json
+
+    text = json.dumps({"backend": params["backend"], "settings": params["settings"]}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @functools.cache
 def _digest_of(path: str, size: int, mtime_ns: int) -> str:
     from synthvad.prompts import file_sha256

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from synthvad.io.atomic import write_json
 from synthvad.io.video import write_video
 from synthvad.prompts import read_clip_prompts
+from synthvad.synthesize.jobs import settings_digest
 
 log = logging.getLogger(__name__)
 
@@ -146,5 +147,6 @@ def run(
         seconds = round(time.perf_counter() - clip_started, 3)
         record = sidecar(prompts[clip_id], clip, seed, n)
         record.update(seconds=seconds, load_seconds=load_seconds, clips_in_job=len(clip_ids))
+        record["settings_digest"] = settings_digest(params)  # for the GPU plan
         write_json(record, sidecar_path)
         log.info("clip %s: %d frames %s in %.1f s", clip_id, n, record["resolution"], seconds)
