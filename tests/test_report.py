@@ -164,11 +164,11 @@ def test_make_report_rejects_runs_tested_on_different_frames(inputs):
 
 
 def test_plots_show_the_mean_over_seeds(inputs):
-    from synthvad.report import _mean_over_seeds
+    from synthvad.report_figures import mean_over_seeds
 
     _, runs = inputs
     scores = pd.read_parquet(runs["syn_gvvad"]["scores"])  # seed 1 scores 0.1 above seed 0
-    mean = _mean_over_seeds(scores)
+    mean = mean_over_seeds(scores)
     first = mean[(mean.video_id == "test_b") & (mean.frame == 0)]["score"].item()
     assert first == pytest.approx(0.2 + 0.1 + 0.05)
     assert len(mean) == len(scores) // 2

@@ -243,17 +243,6 @@ class VideoPlotter:
             span.remove()
 
 
-def plot_video(
-    path: Path,
-    video_id: str,
-    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    intervals: list[tuple[int, int]],
-    n_frames: int | None,
-) -> None:
-    """The plot of one video on a figure of its own (VideoPlotter for many)."""
-    VideoPlotter(list(curves)).draw(path, video_id, curves, intervals, n_frames)
-
-
 def plot_metrics(path: Path, table: pd.DataFrame) -> None:
     """Grouped bars of frame AUC and AP per experiment, std over seeds as error bars."""
     fig = Figure(figsize=(max(4.0, 0.9 * len(table) + 2), 3.8), layout="constrained")
@@ -299,12 +288,6 @@ def plot_scaling(path: Path, table: pd.DataFrame) -> bool:
     ax.legend(loc="lower right", fontsize="small")
     fig.savefig(path, dpi=100)
     return True
-
-
-def _mean_over_seeds(scores: pd.DataFrame) -> pd.DataFrame:
-    if "seed" not in scores.columns:
-        return scores.sort_values(["video_id", "frame"], kind="stable", ignore_index=True)
-    return scores.groupby(["video_id", "frame"], sort=True, as_index=False)["score"].mean()
 
 
 _PLOTTER: VideoPlotter | None = None  # one per worker process

@@ -17,7 +17,6 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from synthvad.metrics import _ap, _auc, subset_aucs
-from synthvad.report import _mean_over_seeds
 
 KEYS = ["video_id", "frame"]
 # History columns that are not training-objective terms.
@@ -69,13 +68,14 @@ def mean_over_seeds(frames: pd.DataFrame) -> pd.DataFrame:
     elif "seed" not in frames and _sorted_unique(frames):
         return frames[columns].reset_index(drop=True)  # already one row per frame
     else:
-        labels = frames.groupby(KEYS, sort=True, as_index=False)["label"].agg(["min", "max"])
+        labels = frames.groupby(KEYS, sort=True, as_index=False, observed=True)["label"].agg(
+            ["min", "max"]
+        )
         if (labels["min"] != labels["max"]).any():
             raise ValueError("seeds disagree on the label of some frames")
         labels = labels.drop(columns="max").rename(columns={"min": "label"})
-        mean = _mean_over_seeds(frames)[[*KEYS, "score"]]
-        if mean.duplicated(KEYS).any():  # no seed column and repeated frames
-            mean = mean.groupby(KEYS, sort=True, as_index=False)["score"].mean()
+        # Seeds that scored other frames or another order, or repeated frames: by key.
+        mean = frames.groupby(KEYS, sort=True, as_index=False, observed=True)["score"].mean()
         mean = mean.merge(labels, on=KEYS, how="inner", validate="one_to_one")
     if not _sorted_unique(mean):
         mean = mean.sort_values(KEYS, ignore_index=True)

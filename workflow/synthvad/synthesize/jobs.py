@@ -102,7 +102,9 @@ def settings_digest(params: dict[str, Any]) -> str:
     import hashlib
     import json
 
-    text = json.dumps({"backend": params["backend"], "settings": params["settings"]}, sort_keys=True)
+    text = json.dumps(
+        {"backend": params["backend"], "settings": params["settings"]}, sort_keys=True
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
