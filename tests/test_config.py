@@ -56,3 +56,45 @@ def test_event_class_must_be_a_configured_class():
     cfg["describe"]["events"].append({"text": "steals a bike", "class": "stealing"})
     with pytest.raises(ConfigError, match="describe.events.6.class"):
         validate_config(copy.deepcopy(cfg))
+
+
+# What config.yaml sets away from the schema's defaults on purpose: the demo's choices.
+# Any other key it sets must equal the default, so a --configfile user gets what the demo
+# documents (the schema is the one source of defaults).
+DEMO_CHOICES = {
+    "name", "data", "classes", "describe", "experiments",  # the demo's own content
+    "synthesize.clips_per_job",  # few, cheap perturb clips per job
+    "features.extractor",  # motion: random CLIP weights carry no signal here
+    "quality.frames_per_video", "quality.clips_per_video", "quality.max_videos",
+    "quality.per_class",  # a CPU-sized look, not a measurement
+    "detect.train_segments",  # demo videos have 10-14 segments
+    "detectors",  # sized for a few dozen demo videos; the schema holds the papers' sizes
+}  # fmt: skip
+
+
+def _leaves(value, path=""):
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from _leaves(sub, f"{path}.{key}" if path else key)
+    else:
+        yield path, value
+
+
+def test_config_yaml_sets_only_defaults_and_demo_choices():
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    defaults = validate_config(
+        {"name": "x", "data": {"kind": "manifest", "manifest": "m.csv"},
+         "classes": raw["classes"], "experiments": {"real": {}}}
+    )  # fmt: skip
+    disagreements = []
+    for path, value in _leaves(raw):
+        if any(path == c or path.startswith(c + ".") for c in DEMO_CHOICES):
+            continue
+        expected = defaults
+        for part in path.split("."):
+            expected = (
+                expected.get(part, "<not a key>") if isinstance(expected, dict) else "<not a key>"
+            )
+        if value != expected:
+            disagreements.append(f"{path}: config.yaml {value!r}, schema default {expected!r}")
+    assert not disagreements, "\n".join(disagreements)
