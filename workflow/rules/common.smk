@@ -66,8 +66,8 @@ def clip_video(clip_id):
 
 def synthesis_inputs(clip_ids):
     """The clips' prompt files (in the refine checkpoint's folder), plus the initial images
-    when a PA-VAD clip is among them and the generator's LoRA files (their content is also
-    in the rule params: see synthvad.synthesize.jobs.rule_params).
+    when a PA-VAD clip is among them and the generator's LoRA files (their digests are also
+    params of the synthesis jobs, see synthvad.synthesize.jobs.rule_params).
 
     Until refine has run (or while it must rerun), checkpoints.refine.get() raises and
     Snakemake makes the job wait for the checkpoint, then re-evaluates it on the files.
