@@ -41,6 +41,7 @@ def test_jobs_and_rules_by_hand(tmp_path):
 
     page = runtimes_html(runtime_table(jobs))
     assert "4 jobs, 56 s in all" in page and "<td>detect</td>" in page and "–" in page
+    assert "<td>300</td>" in page and "e+" not in page  # peak RSS of detect, plainly
 
 
 def test_no_folder_no_rows(tmp_path):

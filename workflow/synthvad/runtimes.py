@@ -98,7 +98,7 @@ def _cell(value: object) -> str:
         return html.escape(value)
     if pd.isna(value):
         return "–"
-    return f"{int(value)}" if float(value).is_integer() and abs(value) >= 100 else f"{value:.3g}"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"  # never 1.29e+03
 
 
 def runtimes_html(table: pd.DataFrame, table_id: str = "synthvad-runtimes") -> str:
