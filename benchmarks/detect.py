@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT / "workflow"))
 from synthvad.config import validate_config  # noqa: E402
 from synthvad.detect.data import TrainSet, Video  # noqa: E402
 from synthvad.detect.registry import build_detector  # noqa: E402
-from synthvad.detect.train import Alpha, resolve_device, scaled_step_loss  # noqa: E402
+from synthvad.detect.train import Alpha, scaled_step_loss  # noqa: E402
+from synthvad.devices import resolve_device  # noqa: E402
 
 
 def detector_defaults(models: list[str]) -> dict[str, dict]:
@@ -241,7 +242,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     defaults = detector_defaults([args.model, args.baseline])
     trainset = TrainSet(
         synthetic_videos(4 * args.batch, args.segments, args.dim, seed=0, crops=args.crops),

@@ -27,9 +27,9 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 from synthvad.config import load_config  # noqa: E402
+from synthvad.features.chunks import extract_videos  # noqa: E402
 from synthvad.features.jobs import params  # noqa: E402
 from synthvad.features.motion import MotionSpec  # noqa: E402
-from synthvad.features.stage import extract_videos  # noqa: E402
 from synthvad.io.shards import read_shards  # noqa: E402
 from synthvad.segments import frame_labels  # noqa: E402
 

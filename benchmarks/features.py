@@ -2,7 +2,7 @@
 
 Three measurements in one run, on the same videos, model, threads and batch size:
 
-- stage 6: synthvad.features.stage.extract_videos (decoding workers, uint8 crops, batched
+- stage 6: synthvad.features.chunks.extract_videos (decoding workers, uint8 crops, batched
   inference under inference_mode; autocast, channels_last and pinned copies on a GPU),
   shard writing included; with --workers (auto: 0 on CPU) and, for comparison, with
   each of --also-workers;
@@ -184,7 +184,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def stage6(videos: Any, bundle: Any, params: dict, runtime: dict, out: Path) -> float:
-    from synthvad.features.stage import extract_videos
+    from synthvad.features.chunks import extract_videos
 
     synchronize(bundle.device)
     started = time.perf_counter()
@@ -222,11 +222,11 @@ def i3d_main(args: argparse.Namespace) -> None:
     number of clips in batches of the same size, random weights."""
     import pandas as pd
 
+    from synthvad.devices import resolve_device
     from synthvad.features.i3d_extract import CLIP_FRAMES, load_network, network_module
-    from synthvad.models import resolve_device
 
     torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     network = load_network(args.extractor, None, seed=0).to(device).eval()
     params = {
         "features": {"extractor": args.extractor, "crops": args.crops, "precision": args.precision,
@@ -258,7 +258,7 @@ def i3d_main(args: argparse.Namespace) -> None:
         return time.perf_counter() - started
 
     def stage() -> float:
-        from synthvad.features.stage import extract_videos
+        from synthvad.features.chunks import extract_videos
 
         with tempfile.TemporaryDirectory() as tmp:
             synchronize(device)
@@ -288,8 +288,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     import pandas as pd
 
+    from synthvad.clip_model import load_clip
     from synthvad.features.extract import autocast_dtype, resolve_workers
-    from synthvad.models import load_clip
 
     torch.set_num_threads(args.threads)
     params, runtime = configs(args)

@@ -30,8 +30,9 @@ import numpy as np, torch
 from detect import detector_defaults
 from synthvad.detect.data import Video
 from synthvad.detect.registry import build_detector
-from synthvad.detect.train import resolve_device, score_videos
-device = resolve_device({device!r})
+from synthvad.detect.train import score_videos
+from synthvad.devices import resolve_device
+device = resolve_device({device!r}, "device")
 torch.manual_seed(0)
 model = build_detector({model!r}, {dim}, detector_defaults([{model!r}])[{model!r}]).to(device)
 x = np.random.default_rng(0).normal(size=({crops}, {segments}, {dim})).astype(np.float32)

@@ -128,8 +128,8 @@ def test_a_video_without_a_file_is_a_clear_error(settings, videos, tmp_path):
 
 
 def test_embeddings_are_the_clip_text_vectors_row_aligned(videos, tmp_path):
+    from synthvad.clip_model import load_clip
     from synthvad.detect.data import load_videos
-    from synthvad.models import load_clip
 
     _, part = videos
     table = captions.segment_table(part)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthvad.data.demo import MANIFEST_COLUMNS, generate_demo, plan_videos, render_video
+from synthvad.datasets.demo import generate_demo, plan_videos, render_video
+from synthvad.index import MANIFEST_COLUMNS
 from synthvad.io.video import probe, read_frames
 from synthvad.render import EVENT_CLASSES
 
@@ -35,7 +36,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
 
 def test_manifest_matches_counts_and_labels(demo: tuple[Path, pd.DataFrame]) -> None:
     out, manifest = demo
-    assert list(manifest.columns) == MANIFEST_COLUMNS
+    assert list(manifest.columns) == list(MANIFEST_COLUMNS)
     counts = manifest.groupby(["split", "label"]).size().to_dict()
     assert counts == {("train", 0): 1, ("train", 1): 1, ("test", 0): 1, ("test", 1): 2}
     assert (manifest.loc[manifest.label == 0, "class"] == "normal").all()

@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 import torch
 
+from synthvad.clip_model import ClipBundle
+from synthvad.features.chunks import extract_videos
 from synthvad.features.gather import ShardSetError, gather
 from synthvad.features.jobs import balanced_chunks, extractor_tag, params, runtime, uses_gpu
 from synthvad.features.loader import BatchPacker
 from synthvad.features.sampling import plan_video, segment_samples
-from synthvad.features.stage import extract_videos
 from synthvad.features.transforms import crops_uint8
 from synthvad.io.shards import read_shards, write_shard
 from synthvad.io.video import VideoError, write_video
-from synthvad.models import ClipBundle
 from synthvad.plan import rank_chunks as clip_chunks
 
 from .conftest import ROOT, SHARED_DATA
@@ -150,7 +150,7 @@ def test_fast_path_equals_naive_loop_on_real_videos(tmp_path, sampling, crops, w
 
 
 def test_clip_model_fast_path_equals_naive_loop(tmp_path):
-    from synthvad.models import load_clip
+    from synthvad.clip_model import load_clip
 
     _grey_video(tmp_path / "v.mp4", n=40)
     bench = _benchmark()

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from synthvad.features import jobs
+from synthvad.features.chunks import extract_videos
 from synthvad.features.i3d_extract import CROP_BOXES, clip_frame_indices, i3d_crops
-from synthvad.features.stage import extract_videos
 from synthvad.io.shards import read_shards
 
 VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"

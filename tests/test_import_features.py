@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthvad.import_features import FeatureImportError, import_features
+from synthvad.datasets.import_features import FeatureImportError, import_features
 from synthvad.io.shards import read_shards
 from synthvad.metrics import align_scores_to_ground_truth
 from synthvad.segments import read_intervals

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthvad.index import ManifestError, build_index, read_manifest
+from synthvad.index import ManifestError, index_videos, read_manifest
 from synthvad.io.video import VideoError, write_video
 
 
@@ -24,6 +24,10 @@ def _dataset(tmp_path, corrupt=True):
     cols = ["video_id", "path", "split", "label", "class", "scene", "intervals"]
     pd.DataFrame(rows, columns=cols).to_csv(tmp_path / "manifest.csv", index=False)
     return tmp_path / "manifest.csv"
+
+
+def build_index(manifest, on_corrupt):
+    return index_videos(read_manifest(manifest), on_corrupt, str(manifest))
 
 
 def test_corrupt_video_is_skipped_by_name(tmp_path, caplog):

@@ -7,9 +7,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-from synthvad.data.demo import plan_videos, render_video
+from synthvad.datasets.demo import plan_videos, render_video
+from synthvad.features.chunks import extract_videos
 from synthvad.features.motion import MotionSpec, segment_descriptors, to_working_size
-from synthvad.features.stage import extract_videos
 from synthvad.io.shards import read_shards
 from synthvad.io.video import VideoError, write_video
 from synthvad.segments import frame_labels, segment_bounds

@@ -5,7 +5,6 @@ from synthvad.segments import (
     expand_to_frames,
     frame_labels,
     sample_indices,
-    scored_frames,
     segment_bounds,
 )
 
@@ -16,8 +15,8 @@ def test_last_partial_segment_kept_or_dropped():
     assert segment_bounds(40, 16, False) == [(0, 16), (16, 32)]
     assert segment_bounds(32, 16, True) == [(0, 16), (16, 32)]
     assert segment_bounds(10, 16, False) == []
-    assert scored_frames(40, 16, True) == 40
-    assert scored_frames(40, 16, False) == 32
+    assert segment_bounds(40, 16, True)[-1][1] == 40  # frames scored
+    assert segment_bounds(40, 16, False)[-1][1] == 32
     with pytest.raises(ValueError):
         segment_bounds(10, 0, True)
 

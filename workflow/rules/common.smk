@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from synthvad import plan  # noqa: E402
 from synthvad.config import ConfigError, canonical, validate_config  # noqa: E402
 from synthvad.datasets import extractor_name, imports_features, stage0_inputs  # noqa: E402
-from synthvad.models import RANDOM_WEIGHTS_WARNING  # noqa: E402
+from synthvad.clip_model import RANDOM_WEIGHTS_WARNING  # noqa: E402
 from synthvad.prompts import clip_prompt_path  # noqa: E402
 from synthvad.resources import grows, grows_with  # noqa: E402  (retries get more)
 from synthvad.synthesize import jobs as synthesis  # noqa: E402

@@ -54,6 +54,10 @@ if FEATURES_IMPORTED:
 
 else:
 
+    # Seconds of pandas: a queued cluster job would wait longer than it runs.
+    localrules:
+        index,
+
     rule index:
         input:
             **dataset_inputs(),

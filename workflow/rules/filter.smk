@@ -32,6 +32,11 @@ rule filter_chunk:
         STAGE
 
 
+# A gather of the chunk verdicts, seconds of pandas: runs on the submitting machine.
+localrules:
+    filter,
+
+
 rule filter:
     input:
         chunks=expand(FILTER_CHUNK, chunk=list(FILTER_CHUNKS)),

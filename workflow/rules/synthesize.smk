@@ -50,6 +50,7 @@ for batch in SYNTHESIS_BATCHES:
             sidecars=[f"{R}/synthetic/{batch.generator}/{c}.json" for c in batch.clip_ids],
         params:
             config=synthesis.rule_params(config, batch.generator),
+            stage="synthesize",
         log:
             f"{LOGS}/synthesize/{batch.generator}/{batch.rule}.log",
         benchmark:

@@ -190,7 +190,7 @@ def embed_part(
 ) -> int:
     """The captions' CLIP text embeddings as a feature shard (crop 0; the visual part's
     video metadata), so that the detector reads them like features. Returns the width."""
-    from synthvad.models import load_clip
+    from synthvad.clip_model import load_clip
 
     segments = segment_table(features_path)
     captions = pd.read_parquet(captions_path, columns=["video_id", "segment", "caption"])
@@ -222,7 +222,7 @@ def embed_part(
 
 def video_paths(index_path: str | None, clip_paths: Sequence[str]) -> dict[str, str]:
     """video_id -> file: real videos from the index, synthetic clips by their sidecars."""
-    from synthvad.features.stage import synthetic_videos
+    from synthvad.features.chunks import synthetic_videos
 
     paths: dict[str, str] = {}
     if index_path:

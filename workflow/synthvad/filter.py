@@ -63,7 +63,7 @@ def score_clip(path: str, n_sample: int) -> tuple[dict[str, Any], np.ndarray | N
 def score_chunk(config: dict[str, Any], videos: list[str], out: str) -> pd.DataFrame:
     """Scores of one chunk of clips (no verdict: thresholds apply in `gather`, so changing
     them rescores nothing)."""
-    from synthvad.models import load_clip
+    from synthvad.clip_model import load_clip
 
     bundle = load_clip(config["clip"], seed=config["seed"])
     rows = []

@@ -138,7 +138,7 @@ def _metrics(
 def run(
     index_path: str, filtered_path: str, cfg: Mapping[str, Any], seed: int, device: str, out: str
 ) -> dict[str, Any]:
-    from synthvad.models import resolve_device
+    from synthvad.devices import resolve_device
 
     index = pd.read_parquet(index_path)
     real = index[(index["split"] == "train") & index["path"].notna()]

@@ -64,13 +64,6 @@ def _parse_intervals(value: object, video_id: str, path: Path) -> list[tuple[int
     return intervals
 
 
-def build_index(
-    manifest: str | Path, on_corrupt: str
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Probe each listed video; returns (index, ground truth, rejected videos)."""
-    return index_videos(read_manifest(manifest), on_corrupt, str(manifest))
-
-
 def index_videos(
     df: pd.DataFrame, on_corrupt: str, source: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

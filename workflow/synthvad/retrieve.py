@@ -93,7 +93,7 @@ def candidate_frames(index: pd.DataFrame, per_video: int) -> pd.DataFrame:
 
 
 def run(config: dict[str, Any], index_path: str, out_table: str, out_dir: str) -> pd.DataFrame:
-    from synthvad.models import load_clip
+    from synthvad.clip_model import load_clip
 
     cfg = config["retrieve"]
     index = pd.read_parquet(index_path)

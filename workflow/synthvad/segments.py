@@ -37,12 +37,6 @@ def frame_labels(n_frames: int, intervals: Sequence[tuple[int, int]]) -> np.ndar
     return labels
 
 
-def scored_frames(n_frames: int, length: int, keep_last_partial: bool) -> int:
-    """How many frames of a video the segmentation scores."""
-    bounds = segment_bounds(n_frames, length, keep_last_partial)
-    return bounds[-1][1] if bounds else 0
-
-
 def expand_to_frames(segment_scores: np.ndarray, segment_frames: Sequence[int]) -> np.ndarray:
     """Repeat each segment's score over the frames it covers."""
     scores = np.asarray(segment_scores, dtype=np.float64)

@@ -19,7 +19,7 @@ log = logging.getLogger("synthvad")
 
 
 def demo(smk: Any) -> None:
-    from synthvad.data.demo import generate_demo
+    from synthvad.datasets.demo import generate_demo
 
     generate_demo(
         smk.params.demo, Path(smk.output.manifest).parent, smk.params.seed, int(smk.threads)
@@ -39,7 +39,7 @@ def index(smk: Any) -> None:
 
 
 def import_features(smk: Any) -> None:
-    from synthvad.import_features import import_features as stage
+    from synthvad.datasets.import_features import import_features as stage
 
     stage(
         smk.params.data,
@@ -137,10 +137,10 @@ def filter_clips(smk: Any) -> None:
 
 
 def features_real_chunk(smk: Any) -> None:
-    from synthvad.features import jobs, stage
+    from synthvad.features import chunks, jobs
 
     # Device, batch size, workers: from the config, not params (they never rerun a chunk).
-    stage.real_chunk(
+    chunks.real_chunk(
         smk.input.index,
         int(smk.wildcards.chunk),
         smk.params.n_chunks,
@@ -151,23 +151,23 @@ def features_real_chunk(smk: Any) -> None:
 
 
 def features_synthetic_chunk(smk: Any) -> None:
-    from synthvad.features import jobs, stage
+    from synthvad.features import chunks, jobs
 
-    stage.synthetic_chunk(
+    chunks.synthetic_chunk(
         list(smk.input.videos), smk.params.config, jobs.runtime(smk.config), smk.output[0]
     )
 
 
 def features_real(smk: Any) -> None:
-    from synthvad.features import stage
+    from synthvad.features import chunks
 
-    stage.gather_real(list(smk.input.chunks), smk.input.index, smk.params.segments, smk.output[0])
+    chunks.gather_real(list(smk.input.chunks), smk.input.index, smk.params.segments, smk.output[0])
 
 
 def features_synthetic(smk: Any) -> None:
-    from synthvad.features import stage
+    from synthvad.features import chunks
 
-    stage.gather_synthetic(
+    chunks.gather_synthetic(
         list(smk.input.chunks), smk.input.filtered, smk.params.segments, smk.output[0]
     )
 
@@ -353,10 +353,11 @@ def _logging_to(path: str | None) -> Iterator[None]:
 
 def run(smk: Any) -> None:
     """Entry point of workflow/scripts/stage.py: run the stage named after the rule."""
-    # Rules defined in a loop (synthesize_batch_gvvad_0000_0004, ...) run the stage they are batches of.
-    rule = smk.rule.split("_batch_")[0]
+    # A rule runs the stage of its name, unless it says otherwise: the synthesis batch
+    # rules, defined in a loop, carry `params: stage="synthesize"`.
+    rule = smk.params.get("stage", smk.rule)
     if rule not in STAGES:
-        raise KeyError(f"no synthvad stage for rule {smk.rule!r}")
+        raise KeyError(f"no synthvad stage for rule {smk.rule!r} (stage {rule!r})")
     # Before torch is imported (if the stage needs it at all): its thread pool size.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(max(1, int(smk.threads)))

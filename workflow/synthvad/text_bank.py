@@ -20,7 +20,7 @@ def bank_texts(classes: list[dict[str, str]]) -> list[str]:
 
 def run(config: dict[str, Any], out_path: str) -> np.ndarray:
     """Encode the bank with the configured CLIP text encoder; write float32 [K, E] .npy."""
-    from synthvad.models import load_clip
+    from synthvad.clip_model import load_clip
 
     texts = bank_texts(config["classes"])
     bundle = load_clip(config["clip"], seed=config["seed"])

@@ -1,6 +1,6 @@
 """Public VAD benchmarks (UCF-Crime, ShanghaiTech, XD-Violence) read from their official
 annotation files, as raw videos (Form A) or pre-extracted features (Form B, see
-synthvad.import_features)."""
+synthvad.datasets.import_features)."""
 
 from __future__ import annotations
 

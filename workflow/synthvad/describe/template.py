@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import zlib
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from synthvad.llm.cache import request_key
 from synthvad.plan import described_classes
 
 NORMAL_ACTIVITIES = (
@@ -26,8 +25,8 @@ class DescribeError(ValueError):
 
 
 def request_hash(payload: dict[str, Any]) -> str:
-    """Content hash of a request, so a cache can recognise a repeated one."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    """Content hash of a request (the LLM cache's key, shortened), as the openai backend records."""
+    return request_key(payload)[:16]
 
 
 def combinations(cfg: dict[str, Any], classes: list[str], seed: int) -> list[dict[str, Any]]:

@@ -57,11 +57,11 @@ def extractor_tag(config: Mapping[str, Any]) -> str:
     features = config["features"]
     if features["extractor"] == "motion":
         return f"motion-grid{features['motion']['grid']}"
-    from synthvad.models import weights_tag
+    from synthvad.clip_model import weights_tag
 
     if features["extractor"] in I3D_TAGS:
         return f"{I3D_TAGS[features['extractor']]}-{weights_tag(features['i3d']['weights'])}"
-    from synthvad.models import clip_tag
+    from synthvad.clip_model import clip_tag
 
     return clip_tag(config["clip"])
 

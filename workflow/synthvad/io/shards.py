@@ -51,15 +51,44 @@ def _table(meta: pd.DataFrame, features: np.ndarray, schema: pa.Schema) -> pa.Ta
     return pa.table(columns, schema=schema)
 
 
+FLUSH_VALUES = 16_000_000  # float32 values buffered per row group (64 MB)
+
+
+class _RowGroups:
+    """Buffers appended rows and writes them as row groups of about FLUSH_VALUES floats:
+    many small groups make a shard slow to read, one huge group needs it all in memory."""
+
+    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema, flush_values: int) -> None:
+        self.writer, self.schema, self.flush_values = writer, schema, flush_values
+        self.metas: list[pd.DataFrame] = []
+        self.features: list[np.ndarray] = []
+        self.values = 0
+
+    def append(self, meta: pd.DataFrame, features: np.ndarray) -> None:
+        self.metas.append(meta)
+        self.features.append(features)
+        self.values += features.size
+        if self.values >= self.flush_values:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.metas:
+            meta = pd.concat(self.metas, ignore_index=True)
+            self.writer.write_table(_table(meta, np.concatenate(self.features), self.schema))
+        self.metas, self.features, self.values = [], [], 0
+
+
 @contextlib.contextmanager
 def shard_writer(
-    path: str | os.PathLike[str], dim: int
+    path: str | os.PathLike[str], dim: int, flush_values: int = FLUSH_VALUES
 ) -> Iterator[Callable[[pd.DataFrame, np.ndarray], None]]:
-    """Yield `append(meta, features)`, which adds rows to the shard one group at a time
+    """Yield `append(meta, features)`, which adds rows to the shard in large row groups
     (a benchmark's features need not fit in memory); the shard appears only on success."""
     schema = shard_schema(dim)
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        yield lambda meta, features: writer.write_table(_table(meta, features, schema))
+        groups = _RowGroups(writer, schema, flush_values)
+        yield groups.append
+        groups.flush()
 
 
 def write_shard(meta: pd.DataFrame, features: np.ndarray, path: str | os.PathLike[str]) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from synthvad.index import MANIFEST_COLUMNS
 from synthvad.io.atomic import write_text
 from synthvad.io.video import write_video
 from synthvad.render import (
@@ -31,7 +32,6 @@ from synthvad.render import (
 )
 
 EVENT_SECONDS = (2.0, 5.0)  # duration range of an anomaly inside a video
-MANIFEST_COLUMNS = ["video_id", "path", "split", "label", "class", "scene", "intervals"]
 _SPLIT_CODE = {"train": 0, "test": 1}
 
 
@@ -168,6 +168,6 @@ def generate_demo(
             for spec in specs:
                 rows.append(_write_one(spec, cfg, out_dir))
                 bar.update()
-    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     write_text(manifest.to_csv(index=False), out_dir / "manifest.csv")
     return manifest

@@ -1,8 +1,5 @@
-"""Model registry: the one place that turns a config entry into a loaded model.
-
-Only CLIP (open_clip) lives here for now; generators and LLM/VLM backends plug in by
-name from config in their own stage packages.
-"""
+"""The CLIP loader: the `clip` config section -> an open_clip model, tokenizer and
+preprocessing constants (generators and LLM/VLM backends load in their own packages)."""
 
 from __future__ import annotations
 
@@ -15,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from synthvad.devices import resolve_device
+
 log = logging.getLogger(__name__)
 
 RANDOM_WEIGHTS_WARNING = (
@@ -26,14 +25,6 @@ RANDOM_WEIGHTS_WARNING = (
 
 class ModelConfigError(RuntimeError):
     """A model that cannot be loaded as configured; the message names the config key."""
-
-
-def resolve_device(name: str, key: str = "clip.device") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelConfigError(f"{key} is {name!r} but CUDA is not available here")
-    return torch.device(name)
 
 
 @dataclass
@@ -58,14 +49,12 @@ class ClipBundle:
         return torch.cat(out).numpy()
 
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
-        """CLIP's own recipe on tensors: shortest side to size (bicubic), centre crop, normalise."""
-        from torchvision.transforms.v2 import functional as tvf
+        """CLIP's own recipe, as stage 6 applies it: shortest side to size (antialiased
+        bicubic, uint8), centre crop, normalise on the model's device."""
+        from synthvad.features.transforms import crops_uint8, normalize
 
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
-        x = x.to(self.device, non_blocking=True).float().div_(255.0)
-        x = tvf.resize(x, [self.image_size], interpolation=tvf.InterpolationMode.BICUBIC)
-        x = tvf.center_crop(x, [self.image_size, self.image_size]).clamp_(0.0, 1.0)
-        return (x - self.mean) / self.std
+        crops = crops_uint8(frames, "center", self.image_size)[:, 0]
+        return normalize(crops.to(self.device, non_blocking=True), self.mean, self.std)
 
     @torch.inference_mode()
     def encode_texts(self, texts: list[str]) -> np.ndarray:
@@ -96,7 +85,7 @@ def load_clip(cfg: dict[str, Any], seed: int = 0) -> ClipBundle:
     name, pretrained = cfg["model"], cfg.get("pretrained")
     if name not in open_clip.list_models():
         raise ModelConfigError(f"clip.model: unknown open_clip architecture {name!r}")
-    device = resolve_device(cfg.get("device", "auto"))
+    device = resolve_device(cfg.get("device", "auto"), "clip.device")
     if pretrained is not None:
         _check_pretrained(name, pretrained)
     torch.manual_seed(seed)  # the same random weights in retrieve, filter and features

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +19,24 @@ from synthvad.io.video import VideoError
 log = logging.getLogger(__name__)
 
 VIDEO_COLUMNS = ("video_id", "split", "source", "method", "label", "class")
-FLUSH_VALUES = 16_000_000  # float32 values buffered per shard row group (64 MB)
 
 
-class ShardRows:
-    """Buffers finished videos' rows; appends them to the shard in large row groups."""
-
-    def __init__(self, append: Callable[[pd.DataFrame, np.ndarray], None]) -> None:
-        self.append = append
-        self.metas: list[pd.DataFrame] = []
-        self.features: list[np.ndarray] = []
-        self.values = 0
-
-    def add(
-        self, video: Mapping[str, Any], features: np.ndarray, segment_frames: list[int]
-    ) -> None:
-        n_segments = len(segment_frames)
-        n_crops = len(features) // n_segments
-        meta = pd.DataFrame(
-            {
-                "segment": np.tile(np.arange(n_segments), n_crops),
-                "n_frames": np.tile(np.asarray(segment_frames), n_crops),
-                "crop": np.repeat(np.arange(n_crops), n_segments),
-            }
-        )
-        for column in VIDEO_COLUMNS:
-            meta[column] = video[column]
-        self.metas.append(meta)
-        self.features.append(features)
-        self.values += features.size
-        if self.values >= FLUSH_VALUES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.metas:
-            self.append(pd.concat(self.metas, ignore_index=True), np.concatenate(self.features))
-        self.metas, self.features, self.values = [], [], 0
+def shard_rows(
+    video: Mapping[str, Any], n_crop_rows: int, segment_frames: list[int]
+) -> pd.DataFrame:
+    """The shard columns but `feature` of one video's [crops x segments] feature rows."""
+    n_segments = len(segment_frames)
+    n_crops = n_crop_rows // n_segments
+    meta = pd.DataFrame(
+        {
+            "segment": np.tile(np.arange(n_segments), n_crops),
+            "n_frames": np.tile(np.asarray(segment_frames), n_crops),
+            "crop": np.repeat(np.arange(n_crops), n_segments),
+        }
+    )
+    for column in VIDEO_COLUMNS:
+        meta[column] = video[column]
+    return meta
 
 
 def extract_videos(
@@ -83,7 +65,6 @@ def extract_videos(
     dim, stream = _extractor(tasks, params, runtime, bundle)
     throughput, done = Throughput(), 0
     with shard_writer(out, dim) as append:
-        rows = ShardRows(append)
         for video in stream:
             rec = records[video.pos]
             if video.error is not None:
@@ -93,10 +74,9 @@ def extract_videos(
             elif video.features is None or video.n_segments == 0:
                 log.warning("video %s is shorter than one segment; no features", rec["video_id"])
             else:
-                rows.add(rec, video.features, video.segment_frames)
+                append(shard_rows(rec, len(video.features), video.segment_frames), video.features)
                 throughput.add(video)
                 done += 1
-        rows.flush()
     log.info("%d of %d videos -> %s: %s", done, len(tasks), out, throughput.summary())
     return done
 
@@ -116,8 +96,8 @@ def _extractor(
         log.info("%d videos, motion extractor (D=%d), %d workers", len(tasks), spec.dim, workers)
         return spec.dim, extract_motion(tasks, params["segments"], spec, workers)
     if params["features"]["extractor"] in ("i3d", "i3d_resnet50"):
+        from synthvad.devices import resolve_device
         from synthvad.features.i3d_extract import extract_clips, load_network
-        from synthvad.models import resolve_device
 
         extractor = params["features"]["extractor"]
         device = resolve_device(runtime["device"], "features.i3d.device")
@@ -134,7 +114,7 @@ def _extractor(
 
         return NETWORKS[extractor].dim, stream
     if bundle is None:
-        from synthvad.models import load_clip
+        from synthvad.clip_model import load_clip
 
         bundle = load_clip({**params["clip"], "device": runtime["device"]}, seed=params["seed"])
     workers = resolve_workers(runtime["workers"], bundle.device, threads)

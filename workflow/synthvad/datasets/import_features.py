@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 MAX_CROPS = 10  # TenCrop; a constant axis larger than this is not a crop axis
 _CROP_FILE = re.compile(r"^(?P<name>.+)__(?P<crop>\d+)$")
-_FLUSH_VALUES = 16_000_000  # float32 values buffered per shard row group (64 MB)
 IMPORTED_METHOD = "imported"  # synthetic clips that came with the features (GV-VAD's lists)
 
 
@@ -424,21 +423,12 @@ def import_features(
     log.info("%d videos, layout %s, feature size %d", len(videos), layout, dim)
 
     index_rows, gt_rows = [], []
-    buffered: list[tuple[pd.DataFrame, np.ndarray]] = []
     with shard_writer(out_shard, dim) as append:
         for video, info in tqdm(labelled, desc="import features", unit="video"):
             shape = shapes[next(iter(video.files.values()))]
             crop_ids, feats = load_crops(video, layout, shape, fcfg.get("crops"))
             n_frames = feats.shape[1] * length
-            buffered.append(
-                (
-                    _shard_rows(video, info, feats, crop_ids, length),
-                    feats.reshape(-1, dim),
-                )
-            )
-            if sum(f.size for _, f in buffered) >= _FLUSH_VALUES:
-                append(*_concat(buffered))
-                buffered = []
+            append(_shard_rows(video, info, feats, crop_ids, length), feats.reshape(-1, dim))
             if video.generated:
                 continue  # clips are training data, not benchmark videos: not indexed
             index_rows.append(
@@ -460,8 +450,6 @@ def import_features(
             )
             for start, end in _clip_intervals(video.video_id, padded, n_frames):
                 gt_rows.append({"video_id": video.video_id, "start": start, "end": end})
-        if buffered:
-            append(*_concat(buffered))
 
     index = pd.DataFrame(index_rows).astype(
         {"label": "int8", "n_frames": "int64", "width": "Int64", "height": "Int64"}
@@ -472,9 +460,3 @@ def import_features(
     rejected = pd.DataFrame(columns=["video_id", "path", "reason"])
     write_index(index, gt, rejected, out_index, out_gt, out_rejected)
     return index
-
-
-def _concat(parts: list[tuple[pd.DataFrame, np.ndarray]]) -> tuple[pd.DataFrame, np.ndarray]:
-    return pd.concat([m for m, _ in parts], ignore_index=True), np.concatenate(
-        [f for _, f in parts]
-    )

@@ -1,1 +1,0 @@
-"""Datasets: the embedded, seeded demo dataset (`synthvad.data.demo.generate_demo`)."""
