@@ -26,7 +26,7 @@ from synthvad.io.atomic import write_parquet
 from synthvad.io.shards import shard_writer
 from synthvad.io.video import read_frames
 from synthvad.llm.batch import Job, run_jobs
-from synthvad.llm.messages import InvalidAnswer, text_part
+from synthvad.llm.messages import InvalidAnswer, check_one_sentence, plain_answer, text_part
 from synthvad.llm.settings import LLMSettings
 from synthvad.segments import sample_indices
 
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 META_COLUMNS = ["video_id", "split", "source", "method", "label", "class", "segment", "n_frames"]
 CAPTION_COLUMNS = ["video_id", "segment", "caption", "request_hash", "model"]
 SYSTEM = "You write short, factual captions of surveillance camera footage."
-QUOTES = "\"'“”‘’`"
 REFUSAL = re.compile(r"^(i\s*(am|'m)\s*(sorry|unable)|i\s+can(not|'t))\b", re.I)
 # Requests built (frames encoded) per batch: bounds memory whatever the data set's size.
 REQUESTS_PER_BATCH = 256
@@ -73,18 +72,10 @@ def instruction(n_images: int) -> str:
 
 def validate(max_words: int):
     def check(text: str) -> str:
-        caption = " ".join(text.split()).strip(QUOTES + " ")
-        if not caption:
-            raise InvalidAnswer("the answer is empty")
+        caption = plain_answer(text)
         if REFUSAL.match(caption):
             raise InvalidAnswer("the answer is a refusal, not a caption")
-        sentences = [s for s in re.split(r"(?<=[.!?])\s+", caption) if s]
-        if len(sentences) > 1:
-            raise InvalidAnswer(f"the answer has {len(sentences)} sentences, not one")
-        if len(caption.split()) > max_words:
-            raise InvalidAnswer(
-                f"the answer has {len(caption.split())} words, more than {max_words}"
-            )
+        check_one_sentence(caption, max_words)
         return caption
 
     return check

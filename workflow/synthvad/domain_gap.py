@@ -10,7 +10,6 @@ spaced segments (crop-averaged) to the projection.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -143,9 +142,7 @@ def run(feature_paths: Sequence[str], seed: int, out_json: str, out_png: str) ->
         raise ValueError(f"no training videos in {list(feature_paths)}")
     table = mean_norms(videos)
     xy, ratio = project(samples, seed)
-    counts = defaultdict(int)
-    for group in samples["group"]:
-        counts[group] += 1
+    counts = {str(g): int(n) for g, n in samples["group"].value_counts(sort=False).items()}
     result = {
         "mean_norm": [
             {
@@ -157,7 +154,7 @@ def run(feature_paths: Sequence[str], seed: int, out_json: str, out_png: str) ->
             }
             for r in table.itertuples(index=False)
         ],  # fmt: skip
-        "pca": {"explained_variance_ratio": ratio, "rows_per_group": dict(counts)},
+        "pca": {"explained_variance_ratio": ratio, "rows_per_group": counts},
     }
     write_json(result, out_json)
     plot(Path(out_png), samples, xy, ratio)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -344,6 +345,39 @@ def _init_section(
     return lines
 
 
+def _with_prompts(clips: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFrame:
+    """The filter's clip rows with their prompt and initial image."""
+    wanted = [c for c in ("clip_id", "prompt", "init_image") if c in prompts]
+    extra = prompts[wanted].drop_duplicates("clip_id")
+    return clips.merge(extra, on="clip_id", how="left", validate="one_to_one")
+
+
+def _clip_strip(row: Mapping[str, Any], strips: Mapping[str, bytes] | None) -> bytes:
+    """A clip's frame strip: the filter's stored one, else a placeholder where the filter
+    found the clip undecodable, else decoded here."""
+    stored = (strips or {}).get(str(row["clip_id"]))
+    if stored is not None:
+        return stored
+    decodable = row.get("decodable")
+    if decodable is not None and not _missing(decodable) and not bool(decodable):
+        return _placeholder("not decodable", 4 * 72, 72)
+    # The filter's frame count saves a probe, which decodes the last frame (~40% of the
+    # time per clip).
+    n_frames = pd.to_numeric(pd.Series([row.get("n_frames")]), errors="coerce").iloc[0]
+    known = int(n_frames) if not pd.isna(n_frames) and n_frames > 0 else None
+    return _strip(str(row["path"]), known, 6, 72)
+
+
+def _init_of(
+    row: Mapping[str, Any], records: Mapping[str, dict], urls: Mapping[str, str | None]
+) -> tuple[str | None, dict] | None:
+    """(data URL, retrieval record) of the clip's initial image; None for text-to-video."""
+    key = row.get("init_image")
+    if _missing(key) or not key:
+        return None
+    return urls.get(str(key)), records.get(str(key), {})
+
+
 def write_gallery(
     out_html: Path,
     filtered: pd.DataFrame,
@@ -360,33 +394,15 @@ def write_gallery(
     `strips`: frame strips by clip id (the filter's); other clips are decoded here."""
     start = time.perf_counter()
     e = html.escape
-    wanted = ["clip_id", "prompt", "init_image"]
-    extra = prompts[[c for c in wanted if c in prompts]].drop_duplicates("clip_id")
-    clips = filtered.merge(extra, on="clip_id", how="left", validate="one_to_one")
+    clips = _with_prompts(filtered, prompts)
     clips = clips.sort_values(["method", "class", "clip_id"], kind="stable")
     sections = [
         (method, cls, group, _even(group, max_clips))
         for (method, cls), group in clips.groupby(["method", "class"], sort=True)
     ]
     shown = pd.concat([s for *_, s in sections]) if sections else clips[:0]
-    decodable = shown["decodable"].astype(bool) if "decodable" in shown else None
-
-    known = pd.to_numeric(shown["n_frames"], errors="coerce") if "n_frames" in shown else None
-
-    def strip(i: int) -> bytes:
-        stored = (strips or {}).get(str(shown["clip_id"].iloc[i]))
-        if stored is not None:
-            return stored
-        if decodable is not None and not decodable.iloc[i]:
-            return _placeholder("not decodable", 4 * 72, 72)  # the filter said so: no decode
-        # The filter's frame count saves a probe, which decodes the last frame (~40% of
-        # the time per clip).
-        n_frames = known.iloc[i] if known is not None else None
-        n_frames = int(n_frames) if n_frames is not None and n_frames > 0 else None
-        return _strip(str(shown["path"].iloc[i]), n_frames, 6, 72)
-
     with ThreadPoolExecutor(WORKERS) as pool:
-        strips = list(pool.map(strip, range(len(shown))))
+        card_strips = list(pool.map(lambda row: _clip_strip(row, strips), shown.to_dict("records")))
     records, urls = _init_lookup(init_images, init_dir)
 
     ids = _Ids()
@@ -420,12 +436,9 @@ def write_gallery(
             )
         body.append('<div class="cards">')
         for row in chosen.to_dict("records"):
-            key = row.get("init_image")
-            init = None
-            if not _missing(key) and key:
-                init = (urls.get(str(key)), records.get(str(key), {}))
+            init = _init_of(row, records, urls)
             card_id = ids("clip", row["clip_id"])
-            body.append(_card_html(card_id, row, strips[n_cards], init, thresholds))
+            body.append(_card_html(card_id, row, card_strips[n_cards], init, thresholds))
             n_cards += 1
         body.append("</div></section>")
     body += _init_section(init_images, urls, ids)
@@ -461,18 +474,14 @@ def write_preview(
     method, for the report's landing page; returns the number of cards."""
     kept = filtered[filtered["keep"].astype(bool)].sort_values(["method", "clip_id"])
     chosen = kept.groupby("method", sort=True).head(per_method)
-    wanted = [c for c in ("clip_id", "prompt", "init_image") if c in prompts]
-    rows = chosen.merge(prompts[wanted].drop_duplicates("clip_id"), on="clip_id", how="left")
+    rows = _with_prompts(chosen, prompts)
     used = set(rows["init_image"].dropna()) if "init_image" in rows else set()
     subset = None if init_images is None else init_images[init_images["image"].isin(used)]
     records, urls = _init_lookup(subset, init_dir)
     ids, cards = _Ids(), []
     for row in rows.to_dict("records"):
-        key = row.get("init_image")
-        init = None if _missing(key) or not key else (urls.get(str(key)), records.get(str(key), {}))
-        strip = (strips or {}).get(str(row["clip_id"])) or _strip(
-            str(row["path"]), int(row["n_frames"]) if row.get("n_frames") else None, 6, 72
-        )
+        init = _init_of(row, records, urls)
+        strip = _clip_strip(row, strips)
         cards.append(_card_html(ids("preview", row["clip_id"]), row, strip, init, thresholds))
     fragment = (
         f'<style>{CSS}</style><div id="synthvad-gallery-preview"><h2>Synthetic clips</h2>'

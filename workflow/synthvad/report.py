@@ -225,14 +225,15 @@ class VideoPlotter:
         intervals: list[tuple[int, int]],
         n_frames: int | None,
     ) -> None:
-        """Write the plot of one video; `curves`: experiment -> (frames, scores)."""
+        """Write the plot of one video; `curves`: experiment -> (frames, scores), already
+        reduced to what draws (`envelope(*steps(...))`, done once by `_write_plots`)."""
         unknown = set(curves) - set(self.lines)
         if unknown:
             raise ValueError(f"no curve for experiments {sorted(unknown)}")
         last = 1
         for name, line in self.lines.items():
             frames, scores = curves.get(name, (np.empty(0), np.empty(0)))
-            line.set_data(*envelope(*steps(np.asarray(frames), np.asarray(scores))))
+            line.set_data(frames, scores)
             last = max(last, int(frames[-1]) + 1 if len(frames) else 0)
         spans = [self.ax.axvspan(s, e, color="tab:red", alpha=0.15) for s, e in intervals]
         self.ax.set_xlim(0, n_frames or last)

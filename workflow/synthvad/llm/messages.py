@@ -14,8 +14,29 @@ THINK = re.compile(r"<think>.*?</think>", flags=re.S)
 FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 
 
+QUOTES = "\"'“”‘’`"
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
 class InvalidAnswer(ValueError):
     """An answer that breaks the requested format; the message is shown to the model."""
+
+
+def plain_answer(text: str) -> str:
+    """The answer on one line, without the quotes models wrap it in; empty is invalid."""
+    answer = " ".join(text.split()).strip(QUOTES + " ")
+    if not answer:
+        raise InvalidAnswer("the answer is empty")
+    return answer
+
+
+def check_one_sentence(answer: str, max_words: int) -> None:
+    """One sentence of at most `max_words` words (captions and refined prompts)."""
+    sentences = [s for s in SENTENCE_END.split(answer) if s]
+    if len(sentences) > 1:
+        raise InvalidAnswer(f"the answer has {len(sentences)} sentences, not one")
+    if len(answer.split()) > max_words:
+        raise InvalidAnswer(f"the answer has {len(answer.split())} words, more than {max_words}")
 
 
 def image_part(path: str | Path) -> dict[str, Any]:

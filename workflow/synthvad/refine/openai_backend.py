@@ -10,7 +10,13 @@ from typing import Any
 import pandas as pd
 
 from synthvad.llm.batch import Job, run_jobs
-from synthvad.llm.messages import InvalidAnswer, image_part, text_part
+from synthvad.llm.messages import (
+    InvalidAnswer,
+    check_one_sentence,
+    image_part,
+    plain_answer,
+    text_part,
+)
 from synthvad.llm.settings import LLMSettings
 from synthvad.plan import NORMAL
 from synthvad.refine.template import pavad_prompts, with_template
@@ -25,7 +31,6 @@ CAMERA_MOTION = re.compile(
     r"zoom(s|ing)?\s+(in|out)|panning|tracking\s+shot)\b",
     flags=re.I,
 )
-QUOTES = "\"'“”‘’`"
 
 
 def pattern(cls: str) -> str:
@@ -59,18 +64,10 @@ def validate(cls: str, max_words: int):
     own_pattern = re.compile(rf"generate\s+{words}\s+behaviou?r\s*,?\s*manifested\s+as\b", re.I)
 
     def check(text: str) -> str:
-        phrase = " ".join(text.split()).strip(QUOTES + " ")
-        if not phrase:
-            raise InvalidAnswer("the answer is empty")
+        phrase = plain_answer(text)
         if not phrase.lower().startswith("generate"):
             raise InvalidAnswer(f'the answer must be one sentence completing "{pattern(cls)} ..."')
-        sentences = [s for s in re.split(r"(?<=[.!?])\s+", phrase) if s]
-        if len(sentences) > 1:
-            raise InvalidAnswer(f"the answer has {len(sentences)} sentences, not one")
-        if len(phrase.split()) > max_words:
-            raise InvalidAnswer(
-                f"the answer has {len(phrase.split())} words, more than {max_words}"
-            )
+        check_one_sentence(phrase, max_words)
         if motion := CAMERA_MOTION.search(phrase):
             raise InvalidAnswer(f"the answer describes camera motion ({motion.group(0)!r})")
         if not own_pattern.match(phrase):
