@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -16,40 +15,20 @@ class ConfigError(ValueError):
     """A config value that breaks the schema; the message names the key."""
 
 
-def _with_defaults(validator_class: type) -> type:
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for key, sub in properties.items():
-                if "default" in sub and key not in instance:
-                    instance[key] = copy.deepcopy(sub["default"])
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-
-
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
-
-
 def load_schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Fill defaults in place and raise ConfigError naming the first offending key."""
-    validator = _Validator(load_schema())
-    # "Unevaluated properties" also fires when a conditional branch failed for another
-    # reason; that other error names the key, so it goes first.
-    errors = sorted(
-        validator.iter_errors(config),
-        key=lambda e: (e.validator == "unevaluatedProperties", list(e.absolute_path)),
-    )
-    if errors:
-        err = errors[0]
-        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"config key '{key}': {err.message}{more}")
+    """Fill defaults in place (Snakemake's own validator) and raise ConfigError naming the
+    first offending key."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(SCHEMA_PATH), set_default=True)
+    except WorkflowError as err:
+        raise _key_error(config) or ConfigError(str(err)) from None
     _check_cross_references(config)
     _check_experiments(config)
     return config
@@ -91,12 +70,35 @@ def _check_experiments(config: dict[str, Any]) -> None:
                 f"config key 'experiments.{name}.detector': {detector!r} is not one of the "
                 f"detectors {sorted(detectors)}"
             )
-        model = detectors[detector]["model"]
-        if experiment["unsupervised"] and model != "spr_unsupervised":
-            raise ConfigError(
-                f"config key 'experiments.{name}.unsupervised': detector {detector!r} "
-                f"(model {model}) needs labels; use a spr_unsupervised detector"
-            )
+        check_label_free(name, experiment, detectors[detector]["model"])
+
+
+def check_label_free(name: str, experiment: dict[str, Any], model: str) -> None:
+    """An experiment that removes the labels (`unsupervised`) needs a detector that never
+    reads one. detect.train.run_experiment checks it too: a direct call skips validation."""
+    if experiment.get("unsupervised") and model != "spr_unsupervised":
+        raise ConfigError(
+            f"config key 'experiments.{name}.unsupervised': experiment {name!r} removes the "
+            f"labels but model {model!r} needs them; use a spr_unsupervised detector"
+        )
+
+
+def _key_error(config: dict[str, Any]) -> ConfigError | None:
+    """The schema violations as one line that names the key (Snakemake's message is a
+    multi-line dump of the schema)."""
+    validator = jsonschema.Draft202012Validator(load_schema())
+    # "Unevaluated properties" also fires when a conditional branch failed for another
+    # reason; that other error names the key, so it goes first.
+    errors = sorted(
+        validator.iter_errors(config),
+        key=lambda e: (e.validator == "unevaluatedProperties", list(e.absolute_path)),
+    )
+    if not errors:
+        return None
+    err = errors[0]
+    key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return ConfigError(f"config key '{key}': {err.message}{more}")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from torch import nn
 
+from synthvad.detect.darm import DARM
 from synthvad.detect.lap import LAP
 from synthvad.detect.models import FeatureAutoencoder, MILRanking, TopKBCE
-from synthvad.detect.urdmu import DARM, URDMU
+from synthvad.detect.urdmu import URDMU
 
 # model name -> class(dim, detector config); new detectors register here and in the schema.
 DETECTORS: dict[str, Callable[[int, dict], nn.Module]] = {

@@ -2,18 +2,20 @@
 
 Model selection never looks at the test set: each seed carves a validation split from the
 training videos (seeded, stratified), and the epoch kept is the one best on it.
+
+run_experiment = load_inputs, then run_seed per seed, then write_outputs. Both training
+regimes (fit_weak, fit_unsupervised) run their epochs through epochs.train_epochs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import math
-import os
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -21,8 +23,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
-from tqdm import tqdm
 
+from synthvad.config import check_label_free, load_schema
 from synthvad.detect import losses
 from synthvad.detect.data import (
     CROP_MODES,
@@ -38,38 +40,31 @@ from synthvad.detect.data import (
     select_training,
     split_validation,
 )
+from synthvad.detect.epochs import EpochReport, TrainingJob, adam, descend, train_epochs
 from synthvad.detect.lap import text_bank_from_file, vlr_factor
 from synthvad.detect.models import Objective
 from synthvad.detect.registry import build_detector, fixed_length
+from synthvad.devices import resolve_device
 from synthvad.io.atomic import atomic_path, write_json, write_parquet, write_text
 from synthvad.metrics import align_scores_to_ground_truth, frame_metrics, summarize_seeds, video_auc
 from synthvad.segments import read_intervals
 
 log = logging.getLogger(__name__)
 
-# The `detect` config section: protocol shared by every experiment (schema has the same).
-PROTOCOL_DEFAULTS: dict = {
-    "seeds": 3,
-    "val_fraction": 0.2,
-    "train_segments": 64,
-    "crops": "mean",
-    "alpha_init": 0.5,
-    "alpha_lr": 0.01,
-    "select_on": "objective",
-    "device": "cpu",
-    "store_dtype": "float32",
-}
+OUTPUTS = ("model", "scores", "metrics", "history")  # the keys of run_experiment's `out`
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        # cuBLAS is only deterministic with a fixed workspace; set before CUDA starts.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        if not torch.cuda.is_available():
-            raise ValueError(f"detect.device is {name!r} but no CUDA device is available")
-    return torch.device(name)
+def protocol_with_defaults(protocol: dict) -> dict:
+    """`protocol` over the defaults of the config's `detect` section.
+
+    The schema holds those defaults (their one source). A direct call (tests, benchmarks)
+    skips config validation, so the crop mode, which picks code paths, is checked here."""
+    section = load_schema()["properties"]["detect"]["properties"]
+    defaults = {key: spec["default"] for key, spec in section.items() if "default" in spec}
+    filled = {**defaults, **protocol}
+    if filled["crops"] not in CROP_MODES:
+        raise ValueError(f"detect.crops must be one of {CROP_MODES}, got {filled['crops']!r}")
+    return filled
 
 
 @contextlib.contextmanager
@@ -232,30 +227,6 @@ def validate_weak(
     return video_auc(video_scores.numpy(), labels.numpy()), objective_loss
 
 
-class EpochSelector:
-    """Keeps the state of the best epoch by a key (higher is better)."""
-
-    def __init__(self) -> None:
-        self.key: tuple | None = None
-        self.epoch: int | None = None
-        self.state: dict | None = None
-        self.info: dict = {}
-
-    def offer(self, epoch: int, key: tuple, model: nn.Module, info: dict) -> None:
-        if self.key is None or key > self.key:
-            self.key, self.epoch, self.info = key, epoch, info
-            self.state = copy.deepcopy(model.state_dict())
-
-
-def _log_epoch(name: str, seed: int, epoch: int, epochs: int, row: dict) -> None:
-    shown = " ".join(
-        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-        for k, v in row.items()
-        if k not in ("epoch", "seed")
-    )
-    log.info("%s seed %d epoch %d/%d %s", name, seed, epoch, epochs, shown)
-
-
 def _val_metric(has_val: bool, by_auc: bool, both_labels: bool) -> str:
     if not has_val:
         return "last_epoch"
@@ -264,99 +235,124 @@ def _val_metric(has_val: bool, by_auc: bool, both_labels: bool) -> str:
     return "objective" if both_labels else "video_bce"  # one label: no ranking, no pairs
 
 
+def _weak_detector(job: TrainingJob, trainset: TrainSet, text_bank: Tensor | None) -> nn.Module:
+    """The detector, standardised on the training segments, with LAP's class-text bank and
+    released weights where configured."""
+    model = build_detector(str(job.cfg["model"]), trainset.features.shape[-1], job.cfg)
+    model.norm.fit_moments(*trainset.segment_moments())
+    if text_bank is not None:
+        model.set_bank(text_bank)
+    if job.cfg.get("init_from"):
+        model.load_released(str(job.cfg["init_from"]))
+        log.info("%s seed %d: weights from %s", job.name, job.seed, job.cfg["init_from"])
+    return model
+
+
+class WeakEpoch:
+    """One epoch of weak training: balanced normal/abnormal batches, SSLS-scaled objective."""
+
+    def __init__(
+        self,
+        job: TrainingJob,
+        model: nn.Module,
+        trainset: TrainSet,
+        alpha: Alpha,
+        optimizer: torch.optim.Optimizer,
+    ) -> None:
+        self.model, self.trainset, self.alpha, self.optimizer = model, trainset, alpha, optimizer
+        streams = [np.flatnonzero(trainset.video_labels == y) for y in (0, 1)]
+        self.sampler = StreamSampler(
+            streams, trainset.sources, int(job.cfg["batch_size"]), job.seed
+        )
+        augment = job.protocol["crops"] == "augment"
+        self.crops = torch.Generator().manual_seed(job.seed) if augment else None
+        # GV-VAD's VLR schedule (LAP only): a factor on alpha by step of the whole run.
+        self.vlr_strategy = getattr(model, "vlr_strategy", "none")
+        self.total_steps = int(job.cfg["epochs"]) * self.sampler.steps_per_epoch
+        self.step = 0
+
+    def __call__(self, epoch: int) -> dict[str, float]:
+        """Train one epoch; the mean of each loss part over its steps."""
+        self.model.train()
+        steps = self.sampler.steps_per_epoch
+        means: dict[str, float] = defaultdict(float)
+        for _ in range(steps):
+            self.step += 1
+            batch = self.trainset.batch(self.sampler.next_index(), self.crops)
+            schedule = vlr_factor(self.step, self.total_steps, self.vlr_strategy)
+            loss, parts = scaled_step_loss(self.model.objective(batch), self.alpha, schedule)
+            descend(self.optimizer, loss)
+            for key, value in parts.items():
+                means[key] += float(value) / steps
+        return means
+
+
+class WeakValidation:
+    """Each epoch's validation of a weakly supervised detector (validate_weak)."""
+
+    def __init__(
+        self, job: TrainingJob, model: nn.Module, alpha: Alpha, exact_length: bool
+    ) -> None:
+        self.job, self.model, self.alpha = job, model, alpha
+        both_labels = len({v.label for v in job.val}) == 2
+        self.by_auc = both_labels and job.protocol["select_on"] == "video_auc"
+        self.metric = _val_metric(bool(job.val), self.by_auc, both_labels)
+        # Validation videos as one batch for the objective, crops averaged (as at test time).
+        segments = int(job.protocol["train_segments"])
+        self.val_set = None
+        if both_labels:
+            val = average_crops(job.val)
+            val_set = TrainSet(val, segments, labelled=True, exact_length=exact_length)
+            self.val_set = val_set.to(job.device)
+        self.batch_size = int(job.cfg["batch_size"])
+
+    def __call__(self) -> EpochReport:
+        alpha = self.alpha.value()
+        auc = loss = key = None  # without validation videos there is nothing to select on
+        if self.job.val:
+            job = self.job
+            auc, loss = validate_weak(
+                self.model, job.val, self.val_set, alpha, job.device, self.batch_size
+            )
+            # AUC saturates on small sets; the loss breaks ties
+            key = (auc, -loss) if self.by_auc else (-loss,)
+        return EpochReport(
+            key,
+            columns={"val_auc": auc, "val_loss": loss, "alpha": alpha},
+            selected={"val_auc": auc, "val_loss": loss, "alpha_final": alpha},
+        )
+
+
+# Selection of a detector that keeps its initial (e.g. released) weights.
+UNTRAINED_SELECTION = {"best_epoch": None, "val_metric": "none (train: false)", "alpha_final": None}
+
+
 def fit_weak(
-    train: list[Video],
-    val: list[Video],
-    experiment: dict,
-    cfg: dict,
-    protocol: dict,
-    seed: int,
-    device: torch.device,
-    text_bank: Tensor | None = None,
+    job: TrainingJob, text_bank: Tensor | None = None
 ) -> tuple[nn.Module, dict, list[dict]]:
     """Balanced normal/abnormal batches, SSLS-scaled objective, epoch chosen on validation.
 
     `text_bank` is LAP's class-text bank [K, E] (the class_text_bank rule's output)."""
-    name = experiment_name(experiment)
-    torch.manual_seed(seed)  # model init, dropout, the uncertainty samples
-    segments = int(protocol["train_segments"])
-    exact = fixed_length(str(cfg["model"]))
-    trainset = TrainSet(train, segments, labelled=True, exact_length=exact)
-    model = build_detector(str(cfg["model"]), trainset.features.shape[-1], cfg)
-    model.norm.fit_moments(*trainset.segment_moments())
-    if text_bank is not None:
-        model.set_bank(text_bank)
-    if cfg.get("init_from"):
-        model.load_released(str(cfg["init_from"]))
-        log.info("%s seed %d: weights from %s", name, seed, cfg["init_from"])
-    if not cfg.get("train", True):
-        selection = {"best_epoch": None, "val_metric": "none (train: false)", "alpha_final": None}
-        return model.to(device).eval(), selection, []
-    model.to(device)
-    trainset.to(device)
-    alpha = Alpha(experiment.get("alpha", 1.0), float(protocol["alpha_init"]))
-    optimizer = torch.optim.Adam(
-        [
-            {"params": model.parameters(), "weight_decay": float(cfg["weight_decay"])},
-            # Empty unless learnable; alpha has its own step size (it is one number).
-            {"params": alpha.parameters(), "weight_decay": 0.0, "lr": float(protocol["alpha_lr"])},
-        ],
-        lr=float(cfg["lr"]),
-    )
-    streams = [np.flatnonzero(trainset.video_labels == y) for y in (0, 1)]
-    sampler = StreamSampler(streams, trainset.sources, int(cfg["batch_size"]), seed)
-    crops = torch.Generator().manual_seed(seed) if protocol["crops"] == "augment" else None
-    both_labels = len({v.label for v in val}) == 2
-    by_auc = both_labels and protocol["select_on"] == "video_auc"
-    # Validation videos as one batch for the objective, crops averaged (as at test time).
-    val_set = (
-        TrainSet(average_crops(val), segments, labelled=True, exact_length=exact).to(device)
-        if both_labels
-        else None
-    )
-    selector, history = EpochSelector(), []
-    epochs = int(cfg["epochs"])
-    # GV-VAD's VLR schedule (LAP only): a factor on alpha by step.
-    vlr_strategy = getattr(model, "vlr_strategy", "none")
-    total_steps = epochs * sampler.steps_per_epoch
-    step = 0
-    for epoch in tqdm(range(1, epochs + 1), desc=f"train {name} seed {seed}", unit="epoch"):
-        model.train()
-        sums: dict[str, float] = defaultdict(float)
-        for _ in range(sampler.steps_per_epoch):
-            step += 1
-            batch = trainset.batch(sampler.next_index(), crops)
-            schedule = vlr_factor(step, total_steps, vlr_strategy)
-            loss, parts = scaled_step_loss(model.objective(batch), alpha, schedule)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            for key, value in parts.items():
-                sums[key] += float(value) / sampler.steps_per_epoch
-        val_auc, val_loss = (
-            validate_weak(model, val, val_set, alpha.value(), device, int(cfg["batch_size"]))
-            if val
-            else (None, None)
-        )
-        row = {"seed": seed, "epoch": epoch, **sums}
-        row.update(val_auc=val_auc, val_loss=val_loss, alpha=alpha.value())
-        history.append(row)
-        _log_epoch(name, seed, epoch, epochs, row)
-        if not val:
-            key: tuple = (epoch,)  # nothing to select on: keep the last epoch
-        elif by_auc:
-            key = (val_auc, -val_loss)  # AUC saturates on small sets; the loss breaks ties
-        else:
-            key = (-val_loss,)
-        info = {"val_auc": val_auc, "val_loss": val_loss, "alpha_final": alpha.value()}
-        selector.offer(epoch, key, model, info)
-    model.load_state_dict(selector.state)
-    model.eval()
-    selection = {
-        "best_epoch": selector.epoch,
-        "val_metric": _val_metric(bool(val), by_auc, both_labels),
-        **selector.info,
+    torch.manual_seed(job.seed)  # model init, dropout, the uncertainty samples
+    exact = fixed_length(str(job.cfg["model"]))
+    segments = int(job.protocol["train_segments"])
+    trainset = TrainSet(job.train, segments, labelled=True, exact_length=exact)
+    model = _weak_detector(job, trainset, text_bank)
+    if not job.cfg.get("train", True):
+        return model.to(job.device).eval(), dict(UNTRAINED_SELECTION), []
+    model.to(job.device)
+    trainset.to(job.device)
+    alpha = Alpha(job.experiment.get("alpha", 1.0), float(job.protocol["alpha_init"]))
+    # Empty unless learnable; alpha has its own step size (it is one number).
+    alpha_group = {
+        "params": alpha.parameters(),
+        "weight_decay": 0.0,
+        "lr": float(job.protocol["alpha_lr"]),
     }
+    optimizer = adam(model, job.cfg, alpha_group)
+    train_epoch = WeakEpoch(job, model, trainset, alpha, optimizer)
+    validation = WeakValidation(job, model, alpha, exact)
+    selection, history = train_epochs(job, model, train_epoch, validation, validation.metric)
     return model, selection, history
 
 
@@ -389,70 +385,67 @@ def _trimmed_mean(errors: Tensor, drop: float) -> float:
     return float(errors[losses.self_paced_keep(errors, drop)].mean())
 
 
-def fit_unsupervised(
-    train: list[Video],
-    val: list[Video],
-    experiment: dict,
-    cfg: dict,
-    protocol: dict,
-    seed: int,
-    device: torch.device,
-) -> tuple[nn.Module, dict, list[dict]]:
+class SelfPacedEpoch:
+    """One epoch of LBR-SPR: on drop_schedule, re-rank the training segments by error and
+    leave out the worst; then reconstruct the kept ones in shuffled batches."""
+
+    def __init__(
+        self, job: TrainingJob, model: nn.Module, rows: Tensor, optimizer: torch.optim.Optimizer
+    ) -> None:
+        self.cfg, self.model, self.rows, self.optimizer = job.cfg, model, rows, optimizer
+        self.batch_size = int(job.cfg["batch_size"])
+        self.shuffle = torch.Generator().manual_seed(job.seed)
+        self.kept = torch.arange(len(rows), device=rows.device)
+        self.dropped = 0.0
+
+    def __call__(self, epoch: int) -> dict[str, float]:
+        """Train one epoch; its mean loss and the fraction of segments left out."""
+        drop = drop_schedule(epoch, self.cfg)
+        if drop is not None:
+            keep = losses.self_paced_keep(_errors(self.model, self.rows), drop)
+            self.kept, self.dropped = torch.where(keep)[0], drop
+        self.model.train()
+        order = self.kept[
+            torch.randperm(len(self.kept), generator=self.shuffle).to(self.rows.device)
+        ]
+        total = 0.0
+        for start in range(0, len(order), self.batch_size):
+            loss = self.model.errors(self.rows[order[start : start + self.batch_size]]).mean()
+            descend(self.optimizer, loss)
+            total += float(loss.detach()) * min(self.batch_size, len(order) - start)
+        return {"loss": total / len(order), "dropped": self.dropped}
+
+
+def fit_unsupervised(job: TrainingJob) -> tuple[nn.Module, dict, list[dict]]:
     """LBR-SPR at feature level: reconstruct segments, self-paced dropping of the worst.
 
     Never reads a label: validation is the reconstruction error of held-out segments,
     trimmed by `drop_max` because held-out videos hold anomalies too.
     """
-    name = experiment_name(experiment)
-    torch.manual_seed(seed)
-    shuffle = torch.Generator().manual_seed(seed)
-    rows = _segment_rows(train)
-    model = build_detector(str(cfg["model"]), rows.shape[1], cfg)
+    torch.manual_seed(job.seed)
+    rows = _segment_rows(job.train)
+    model = build_detector(str(job.cfg["model"]), rows.shape[1], job.cfg)
     model.norm.fit(rows)
-    model.to(device)
-    rows = rows.to(device)
-    val_rows = _segment_rows(val).to(device) if val else None
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"])
-    )
-    drop_max, batch_size = float(cfg["drop_max"]), int(cfg["batch_size"])
-    epochs = int(cfg["epochs"])
-    kept = torch.arange(len(rows), device=device)
-    dropped = 0.0
-    selector, history = EpochSelector(), []
-    for epoch in tqdm(range(1, epochs + 1), desc=f"train {name} seed {seed}", unit="epoch"):
-        drop = drop_schedule(epoch, cfg)
-        if drop is not None:
-            keep = losses.self_paced_keep(_errors(model, rows), drop)
-            kept, dropped = torch.where(keep)[0], drop
-        model.train()
-        order = kept[torch.randperm(len(kept), generator=shuffle).to(device)]
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            loss = model.errors(rows[order[start : start + batch_size]]).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * min(batch_size, len(order) - start)
-        val_loss = _trimmed_mean(_errors(model, val_rows), drop_max) if val else None
-        row = {"seed": seed, "epoch": epoch, "loss": total / len(order), "dropped": dropped}
-        row["val_loss"] = val_loss
-        history.append(row)
-        _log_epoch(name, seed, epoch, epochs, row)
-        key = (epoch,) if val_loss is None else (-val_loss,)
-        selector.offer(epoch, key, model, {"val_loss": val_loss, "val_auc": None})
-    model.load_state_dict(selector.state)
+    model.to(job.device)
+    rows = rows.to(job.device)
+    val_rows = _segment_rows(job.val).to(job.device) if job.val else None
+    drop_max = float(job.cfg["drop_max"])
+
+    def validate() -> EpochReport:
+        loss = None if val_rows is None else _trimmed_mean(_errors(model, val_rows), drop_max)
+        return EpochReport(
+            None if loss is None else (-loss,),
+            columns={"val_loss": loss},
+            selected={"alpha_final": None, "val_loss": loss, "val_auc": None},
+        )
+
+    train_epoch = SelfPacedEpoch(job, model, rows, adam(model, job.cfg))
+    val_metric = "trimmed_reconstruction" if job.val else "last_epoch"
+    selection, history = train_epochs(job, model, train_epoch, validate, val_metric)
     # Calibrate on held-out segments: training errors are optimistic (the model fit them).
-    errors = _errors(model, val_rows if val else rows)
+    errors = _errors(model, rows if val_rows is None else val_rows)
     model.calibrate(errors[losses.self_paced_keep(errors, drop_max)])
-    model.eval()
-    selection = {
-        "best_epoch": selector.epoch,
-        "val_metric": "trimmed_reconstruction" if val else "last_epoch",
-        "alpha_final": None,
-        **selector.info,
-    }
-    return model, selection, history
+    return model.eval(), selection, history
 
 
 def _ground_truth(ground_truth_path: str, index_path: str) -> tuple[pd.DataFrame, dict]:
@@ -512,16 +505,190 @@ def seed_list(experiment: dict, protocol: dict, base_seed: int) -> list[int]:
     return [base_seed + i for i in range(n)]
 
 
-def _check_setup(experiment: dict, cfg: dict, protocol: dict) -> None:
-    name = experiment_name(experiment)
-    if protocol["crops"] not in CROP_MODES:
-        raise ValueError(f"detect.crops must be one of {CROP_MODES}, got {protocol['crops']!r}")
-    model = str(cfg["model"])
-    if experiment.get("unsupervised") and model != "spr_unsupervised":
+@dataclass(frozen=True)
+class ExperimentInputs:
+    """What every seed of an experiment reads, loaded once."""
+
+    cfg: dict  # the detector's, with caption_dim where captions are attached
+    pool: list[Video]  # training videos, split per seed into train and validation
+    test: list[Video]
+    index: pd.DataFrame  # the video index, by video_id
+    intervals: dict[str, list[tuple[int, int]]]  # ground-truth anomaly frames per video
+    text_bank: Tensor | None  # LAP's class-text bank, where its pseudo labels need one
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """One seed's share of the experiment's outputs."""
+
+    metrics: dict  # test metrics, the epoch selection and the split sizes
+    frames: pd.DataFrame  # frame scores and labels, with a seed column
+    history: list[dict]  # one row per epoch
+    state: dict[str, Tensor]  # the model's weights, keys prefixed seed{s}/
+
+
+def _check_outputs(name: str, out: dict[str, str]) -> None:
+    missing = set(OUTPUTS) - set(out)
+    if missing:
+        raise ValueError(f"experiment {name!r}: missing output paths {sorted(missing)}")
+
+
+def _load_features(
+    name: str,
+    feature_paths: list[str],
+    caption_paths: list[str] | None,
+    cfg: dict,
+    protocol: dict,
+) -> tuple[list[Video], dict]:
+    """Every video with its captions (when the detector reads them) and its crops averaged
+    (crops: mean); the detector config, with the captions' width where attached."""
+    videos = load_videos(feature_paths)
+    if bool(cfg.get("captions")) != bool(caption_paths):
         raise ValueError(
-            f"experiment {name!r}: unsupervised (labels removed) needs a detector whose model "
-            f"is spr_unsupervised, got {model!r}"
+            f"experiment {name!r}: the detector's captions key is {bool(cfg.get('captions'))} "
+            f"but {len(caption_paths or [])} caption shards were given"
         )
+    if caption_paths:
+        captioned = load_videos(caption_paths)
+        videos = attach_captions(videos, captioned)
+        cfg = {**cfg, "caption_dim": int(captioned[0].features.shape[-1])}  # in the header
+    if protocol["crops"] == "mean":
+        videos = average_crops(videos)
+    return videos, cfg
+
+
+def _check_test_coverage(name: str, index: pd.DataFrame, test: list[Video]) -> None:
+    """Every test video of the index has features: dropping some would quietly change the
+    benchmark."""
+    lacking = sorted(set(index.index[index["split"] == "test"]) - {v.video_id for v in test})
+    if lacking:
+        raise ValueError(
+            f"experiment {name!r}: {len(lacking)} test videos of the index have no features, "
+            f"e.g. {lacking[0]!r}"
+        )
+
+
+def _text_bank(name: str, cfg: dict, text_bank_path: str | None) -> Tensor | None:
+    """LAP's class-text bank, when its pseudo labels are on; otherwise None."""
+    if cfg["model"] != "lap" or cfg.get("pseudo_labels", "released") == "off":
+        return None
+    if not text_bank_path:
+        raise ValueError(f"experiment {name!r}: lap's pseudo labels need the class-text bank")
+    return text_bank_from_file(text_bank_path)
+
+
+def load_inputs(
+    experiment: dict,
+    detector_cfg: dict,
+    protocol: dict,
+    feature_paths: list[str],
+    caption_paths: list[str] | None,
+    ground_truth_path: str,
+    index_path: str,
+    text_bank_path: str | None,
+) -> ExperimentInputs:
+    """The experiment's training pool and test videos, the ground truth, LAP's bank."""
+    name = experiment_name(experiment)
+    videos, cfg = _load_features(name, feature_paths, caption_paths, detector_cfg, protocol)
+    pool = select_training(videos, experiment)
+    test = select_test(videos, experiment)
+    index, intervals = _ground_truth(ground_truth_path, index_path)
+    _check_test_coverage(name, index, test)
+    return ExperimentInputs(
+        cfg, pool, test, index, intervals, _text_bank(name, cfg, text_bank_path)
+    )
+
+
+def _seed_metrics(
+    frames: pd.DataFrame, test: list[Video], job: TrainingJob, selection: dict
+) -> dict:
+    """Test frame metrics of one seed, with its epoch selection and split sizes."""
+    metrics = frame_metrics(
+        frames["score"].to_numpy(),
+        frames["label"].to_numpy(),
+        frames["video_id"].to_numpy(),
+        {v.video_id: v.label for v in test},
+    )
+    metrics.update(seed=job.seed, n_val=len(job.val), **selection)
+    metrics.update({f"n_train_{k}": n for k, n in count_videos(job.train).items()})
+    metrics.update({f"n_val_{k}": n for k, n in count_videos(job.val).items()})
+    return metrics
+
+
+def run_seed(
+    inputs: ExperimentInputs,
+    experiment: dict,
+    protocol: dict,
+    segment_cfg: dict,
+    seed: int,
+    device: torch.device,
+) -> SeedResult:
+    """Split off this seed's validation videos, train, and score the test set."""
+    name, cfg, test = experiment_name(experiment), inputs.cfg, inputs.test
+    unsupervised = bool(experiment.get("unsupervised", False))
+    # Without labels the split cannot stratify by them.
+    train, val = split_validation(
+        inputs.pool, float(protocol["val_fraction"]), seed, not unsupervised
+    )
+    log.info(
+        "%s seed %d: %d train videos %s, %d validation, %d test",
+        name, seed, len(train), count_videos(train), len(val), len(test),
+    )  # fmt: skip
+    job = TrainingJob(train, val, experiment, cfg, protocol, seed, device)
+    if cfg["model"] == "spr_unsupervised":
+        model, selection, history = fit_unsupervised(job)
+    else:
+        model, selection, history = fit_weak(job, inputs.text_bank)
+    batch_size = int(cfg["batch_size"])
+    frames = score_test(
+        model, test, inputs.index, inputs.intervals, segment_cfg, device, batch_size
+    )
+    metrics = _seed_metrics(frames, test, job, selection)
+    log.info("%s seed %d: test frame AUC %s AP %s", name, seed, metrics["auc"], metrics["ap"])
+    state = {
+        f"seed{seed}/{k}": t.detach().cpu().clone().contiguous()
+        for k, t in model.state_dict().items()
+    }
+    return SeedResult(metrics, frames.assign(seed=seed), history, state)
+
+
+def _summary(experiment: dict, cfg: dict, per_seed: list[dict]) -> dict:
+    """The experiment's metrics.json: its settings, per-seed metrics, their mean and std."""
+    return {
+        "experiment": experiment_name(experiment),
+        "detector": experiment.get("detector"),
+        "model": str(cfg["model"]),
+        "real_abnormal": experiment["real_abnormal"],  # true, false or a number of videos
+        "synthetic": list(experiment.get("synthetic", [])),
+        "alpha": experiment.get("alpha", 1.0),
+        "unsupervised": bool(experiment.get("unsupervised", False)),
+        **summarize_seeds(per_seed),
+    }
+
+
+def write_outputs(
+    out: dict[str, str], summary: dict, inputs: ExperimentInputs, results: list[SeedResult]
+) -> None:
+    """Every seed's weights (one file, load_detector reads it), frame scores and history,
+    and the summary."""
+    header = {
+        "model": str(inputs.cfg["model"]),
+        "dim": int(inputs.test[0].features.shape[-1]),
+        "detector": inputs.cfg,
+        "seeds": [r.metrics["seed"] for r in results],
+    }
+    # One metadata key: safetensors writes several in hash order, so the same run would
+    # give other bytes each time.
+    metadata = {"synthvad": json.dumps(header, sort_keys=True, default=str)}
+    states = {key: tensor for r in results for key, tensor in r.state.items()}
+    with atomic_path(out["model"]) as tmp:
+        save_file(states, str(tmp), metadata=metadata)
+    columns = ["seed", "video_id", "frame", "score", "label"]
+    scores = pd.concat([r.frames for r in results], ignore_index=True)[columns]
+    write_parquet(scores, out["scores"])
+    history = [row for r in results for row in r.history]
+    write_text(pd.DataFrame(history).to_csv(index=False), out["history"])
+    write_json(summary, out["metrics"])
 
 
 def run_experiment(
@@ -546,104 +713,21 @@ def run_experiment(
     shards (read into memory). `caption_paths`: caption shards (the caption_features
     rule's), for a detector with `captions: true`."""
     name = experiment_name(experiment)
-    missing_out = {"model", "scores", "metrics", "history"} - set(out)
-    if missing_out:
-        raise ValueError(f"experiment {name!r}: missing output paths {sorted(missing_out)}")
-    protocol = {**PROTOCOL_DEFAULTS, **protocol}
-    cfg = dict(detector_cfg)
-    _check_setup(experiment, cfg, protocol)
-    device = resolve_device(str(protocol["device"]))
-    unsupervised = bool(experiment.get("unsupervised", False))
-
-    videos = load_videos(feature_paths)
-    if bool(cfg.get("captions")) != bool(caption_paths):
-        raise ValueError(
-            f"experiment {name!r}: the detector's captions key is {bool(cfg.get('captions'))} "
-            f"but {len(caption_paths or [])} caption shards were given"
-        )
-    if caption_paths:
-        captioned = load_videos(caption_paths)
-        videos = attach_captions(videos, captioned)
-        cfg["caption_dim"] = int(captioned[0].features.shape[-1])  # kept in the model header
-    if protocol["crops"] == "mean":
-        videos = average_crops(videos)
-    pool = select_training(videos, experiment)
-    test = select_test(videos, experiment)
-    index, intervals = _ground_truth(ground_truth_path, index_path)
-    lacking = sorted(set(index.index[index["split"] == "test"]) - {v.video_id for v in test})
-    if lacking:
-        # Dropping them would quietly change the benchmark.
-        raise ValueError(
-            f"experiment {name!r}: {len(lacking)} test videos of the index have no features, "
-            f"e.g. {lacking[0]!r}"
-        )
-    fit = fit_unsupervised if cfg["model"] == "spr_unsupervised" else fit_weak
-    needs_bank = cfg["model"] == "lap" and cfg.get("pseudo_labels", "released") != "off"
-    if needs_bank and not text_bank_path:
-        raise ValueError(f"experiment {name!r}: lap's pseudo labels need the class-text bank")
-    extra = {"text_bank": text_bank_from_file(text_bank_path)} if needs_bank else {}
-
-    per_seed, scores, histories, states = [], [], [], {}
+    _check_outputs(name, out)
+    protocol = protocol_with_defaults(protocol)
+    check_label_free(name, experiment, str(detector_cfg["model"]))
+    device = resolve_device(str(protocol["device"]), "detect.device")
+    inputs = load_inputs(
+        experiment, dict(detector_cfg), protocol, feature_paths, caption_paths,
+        ground_truth_path, index_path, text_bank_path,
+    )  # fmt: skip
     with deterministic(threads):
-        for s in seed_list(experiment, protocol, seed):
-            train, val = split_validation(
-                pool, float(protocol["val_fraction"]), s, not unsupervised
-            )
-            log.info(
-                "%s seed %d: %d train videos %s, %d validation, %d test",
-                name, s, len(train), count_videos(train), len(val), len(test),
-            )  # fmt: skip
-            model, selection, history = fit(
-                train, val, experiment, cfg, protocol, s, device, **extra
-            )
-            frames = score_test(
-                model, test, index, intervals, segment_cfg, device, int(cfg["batch_size"])
-            )
-            metrics = frame_metrics(
-                frames["score"].to_numpy(),
-                frames["label"].to_numpy(),
-                frames["video_id"].to_numpy(),
-                {v.video_id: v.label for v in test},
-            )
-            metrics.update(seed=s, n_val=len(val), **selection)
-            metrics.update({f"n_train_{k}": n for k, n in count_videos(train).items()})
-            metrics.update({f"n_val_{k}": n for k, n in count_videos(val).items()})
-            per_seed.append(metrics)
-            scores.append(frames.assign(seed=s))
-            histories.extend(history)
-            states.update(
-                {
-                    f"seed{s}/{k}": t.detach().cpu().clone().contiguous()
-                    for k, t in model.state_dict().items()
-                }
-            )
-            log.info("%s seed %d: test frame AUC %s AP %s", name, s, metrics["auc"], metrics["ap"])
-
-    summary = {
-        "experiment": name,
-        "detector": experiment.get("detector"),
-        "model": str(cfg["model"]),
-        "real_abnormal": experiment["real_abnormal"],  # true, false or a number of videos
-        "synthetic": list(experiment.get("synthetic", [])),
-        "alpha": experiment.get("alpha", 1.0),
-        "unsupervised": unsupervised,
-        **summarize_seeds(per_seed),
-    }
-    header = {
-        "model": str(cfg["model"]),
-        "dim": int(test[0].features.shape[-1]),
-        "detector": cfg,
-        "seeds": [m["seed"] for m in per_seed],
-    }
-    # One metadata key: safetensors writes several in hash order, so the same run would
-    # give other bytes each time.
-    metadata = {"synthvad": json.dumps(header, sort_keys=True, default=str)}
-    with atomic_path(out["model"]) as tmp:
-        save_file(states, str(tmp), metadata=metadata)
-    columns = ["seed", "video_id", "frame", "score", "label"]
-    write_parquet(pd.concat(scores, ignore_index=True)[columns], out["scores"])
-    write_text(pd.DataFrame(histories).to_csv(index=False), out["history"])
-    write_json(summary, out["metrics"])
+        results = [
+            run_seed(inputs, experiment, protocol, segment_cfg, s, device)
+            for s in seed_list(experiment, protocol, seed)
+        ]
+    summary = _summary(experiment, inputs.cfg, [r.metrics for r in results])
+    write_outputs(out, summary, inputs, results)
     log.info("%s: test frame AUC %s +- %s over seeds", name, summary["auc"], summary["auc_std"])
     return summary
 

@@ -1,4 +1,4 @@
-"""UR-DMU (Zhou et al., AAAI 2023) as its authors released it, and PA-VAD's DARM on top.
+"""UR-DMU (Zhou et al., AAAI 2023) as its authors released it (PA-VAD's DARM: darm.py).
 
 The architecture, losses and test path follow the released code (henrryzh1/UR-DMU:
 model.py WSAD, translayer.py, memory.py, train.py AD_Loss); tests/test_urdmu_parity.py
@@ -40,7 +40,6 @@ from synthvad.detect.layers import (
     MemoryUnit,
     Standardize,
     load_official_state,
-    reverse_gradient,
     score_by_length,
 )
 from synthvad.detect.models import Objective, require_labels
@@ -159,6 +158,8 @@ class EncoderBlock(nn.Module):
 class URDMU(nn.Module):
     supervision = "weak"
     fixed_length = True  # training videos all resampled to detect.train_segments
+    # Key prefixes of a subclass's own layers, which a released checkpoint does not hold.
+    not_released: tuple[str, ...] = ()
 
     def __init__(self, dim: int, cfg: dict) -> None:
         super().__init__()
@@ -188,11 +189,11 @@ class URDMU(nn.Module):
 
     def load_released(self, path: str) -> None:
         """Weights of a released UR-DMU checkpoint (a WSAD state dict saved with
-        torch.save, e.g. models/ucf_trans_2022.pkl); only DARM's own layers stay as they are."""
+        torch.save, e.g. models/ucf_trans_2022.pkl); layers in `not_released` stay as they are."""
         state = load_official_state(path, "UR-DMU", self.standardize)
         mapped = from_official(state, layers=len(self.blocks))
         missing, unexpected = self.load_state_dict(mapped, strict=False)
-        own = [k for k in missing if not k.startswith("discriminator.")]
+        own = [k for k in missing if not k.startswith(self.not_released)]
         if own or unexpected:
             raise ValueError(f"init_from {path}: keys missing {own}, unexpected {unexpected}")
 
@@ -333,60 +334,3 @@ def _gather_mean(values: Tensor, index: Tensor) -> Tensor:
     """Mean of values [B, T, d] at index [B, k] per row: [B, d]."""
     picked = values.gather(1, index.unsqueeze(-1).expand(-1, -1, values.shape[-1]))
     return picked.mean(dim=1)
-
-
-class DARM(URDMU):
-    """UR-DMU + domain alignment (Eq. 12) + usage-aware memory update (Eq. 13), as Eq. 14."""
-
-    def __init__(self, dim: int, cfg: dict) -> None:
-        super().__init__(dim, cfg)
-        width = int(cfg["embed_dim"])
-        self.discriminator = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 1))
-        self.lambda_1 = float(cfg["lambda_1"])
-        self.lambda_2 = float(cfg["lambda_2"])
-        self.lambda_da = float(cfg["lambda_da"])
-        self.lambda_dist = float(cfg["lambda_dist"])
-        self.beta = float(cfg["beta"])
-        self.tau = float(cfg["tau"])
-        self.eps = float(cfg["eps"])
-
-    def domain_alignment(self, f: Tensor, labels: Tensor, synthetic: Tensor) -> Tensor:
-        """Eq. 12 on mean-pooled embeddings of the batch's real and pseudo-normal videos."""
-        real = (labels == 0) & ~synthetic
-        pseudo = (labels == 0) & synthetic
-        if not (bool(real.any()) and bool(pseudo.any())):
-            return f.new_zeros(())  # a batch without both streams has nothing to align
-        pooled = f.mean(dim=1)
-        logits = self.discriminator(reverse_gradient(pooled, self.lambda_da)).squeeze(-1)
-        return losses.domain_alignment_loss(
-            logits[real],
-            logits[pseudo],
-            pooled[real].mean(dim=0),
-            pooled[pseudo].mean(dim=0),
-            self.lambda_dist,
-        )
-
-    def usage_update(self, f: Tensor, labels: Tensor) -> Tensor:
-        """Eq. 10, 11, 13: pull rarely used abnormal slots toward their assigned embeddings."""
-        embeddings = f[labels == 1].flatten(0, 1)  # Z: [B_a T, d]
-        if embeddings.numel() == 0:
-            return f.new_zeros(())
-        memory = self.memory_abnormal.memory
-        # Assignment, usage and centers are targets: only the slots move (Eq. 13's m_k).
-        with torch.no_grad():
-            assignment = losses.slot_assignment(embeddings, memory, self.tau)
-            centers = losses.slot_centers(assignment, embeddings)
-            weights = losses.usage_weights(losses.slot_usage(assignment), self.beta, self.eps)
-        return losses.usage_update_loss(memory, centers, weights)
-
-    def objective(self, batch: Batch) -> Objective:
-        objective, out = self._urdmu_objective(batch)
-        labels = require_labels(batch, "darm")
-        zero = objective.per_sample.new_zeros(())
-        da = self.domain_alignment(out["f"], labels, batch.is_synthetic) if self.lambda_1 else zero
-        upd = self.usage_update(out["f"], labels) if self.lambda_2 else zero
-        # Eq. 14: L = L_UR-DMU + lambda_1 L_DA + lambda_2 L_upd. The DARM terms act on whole
-        # streams, not on samples, so synthetic sample loss scaling does not weight them.
-        objective.regularizer = self.lambda_1 * da + self.lambda_2 * upd
-        objective.parts.update(domain_alignment=da.detach(), usage_update=upd.detach())
-        return objective
