@@ -13,9 +13,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from synthvad.detect.store import open_store, video_table
 from synthvad.io.shards import read_shards
 
-VIDEO_COLUMNS = ("split", "source", "method", "label", "class")
 CROP_MODES = ("mean", "augment")
 
 
@@ -47,70 +47,6 @@ class Batch:
 
 def experiment_name(experiment: dict) -> str:
     return str(experiment.get("name", "<unnamed experiment>"))
-
-
-def video_table(meta: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-    """Check shard rows (no features) and describe their videos.
-
-    Returns `order`, the row order sorted by (video_id, crop, segment), and one row per
-    video (sorted by id): its VIDEO_COLUMNS (`class` as `cls`), `crops`, `segments`, `row` (its first row in
-    that order) and `segment_frames` (frames each segment covers).
-    """
-    bad_source = set(meta["source"].astype(str).unique()) - {"real", "synthetic"}
-    if bad_source:
-        raise ValueError(f"unknown source values in feature shards: {sorted(bad_source)}")
-    ids = pd.Categorical(meta["video_id"].astype(str))  # categories sorted: ids in order
-    crop = meta["crop"].to_numpy(np.int64)
-    segment = meta["segment"].to_numpy(np.int64)
-    order = np.lexsort((segment, crop, ids.codes))
-    codes, crop, segment = ids.codes[order], crop[order], segment[order]
-    same = (np.diff(codes) == 0) & (np.diff(crop) == 0) & (np.diff(segment) == 0)
-    if same.any():
-        victim = ids.categories[codes[np.flatnonzero(same)[0]]]
-        raise ValueError(f"video {victim!r} appears in two shards (or twice in one)")
-    frames_all = meta["n_frames"].to_numpy(np.int64)[order]
-    starts = np.flatnonzero(np.r_[True, np.diff(codes) != 0])
-    ends = np.r_[starts[1:], len(order)]
-    for column in VIDEO_COLUMNS:  # one value per video, checked on integer codes
-        values = pd.factorize(meta[column], use_na_sentinel=False)[0][order]
-        differs = np.minimum.reduceat(values, starts) != np.maximum.reduceat(values, starts)
-        if differs.any():
-            victim = ids.categories[codes[starts[np.flatnonzero(differs)[0]]]]
-            raise ValueError(f"video {victim!r} has rows that disagree on {VIDEO_COLUMNS}")
-    columns = {c: meta[c].to_numpy(object)[order[starts]] for c in VIDEO_COLUMNS}
-    rows = []
-    for i, (first, last) in enumerate(zip(starts, ends, strict=True)):
-        video_id = str(ids.categories[codes[first]])
-        video_crops = np.unique(crop[first:last])
-        n_segments = (last - first) // len(video_crops)
-        # Every crop must cover the same segments, 0..T-1, with the same frame counts.
-        if (
-            len(video_crops) * n_segments != last - first
-            or (segment[first:last].reshape(len(video_crops), -1) != np.arange(n_segments)).any()
-        ):
-            raise ValueError(
-                f"video {video_id!r}: every crop must have segments 0..T-1 exactly once "
-                f"(crops {video_crops.tolist()}, {last - first} rows)"
-            )
-        frames = frames_all[first:last].reshape(len(video_crops), -1)
-        if (frames != frames[0]).any():
-            raise ValueError(f"video {video_id!r}: crops disagree on a segment's n_frames")
-        method, cls = columns["method"][i], columns["class"][i]
-        rows.append(
-            {
-                "video_id": video_id,
-                "split": str(columns["split"][i]),
-                "source": str(columns["source"][i]),
-                "method": None if pd.isna(method) else str(method),
-                "label": int(columns["label"][i]),
-                "cls": None if pd.isna(cls) else str(cls),
-                "crops": len(video_crops),
-                "segments": n_segments,
-                "row": int(first),
-                "segment_frames": frames[0].astype(np.int64),
-            }
-        )
-    return order, pd.DataFrame(rows)
 
 
 def _video(row, features) -> Video:
@@ -145,8 +81,6 @@ def load_videos(paths: list[str]) -> list[Video]:
 
 
 def _stored_videos(stores: list[str]) -> list[Video]:
-    from synthvad.detect.store import open_store
-
     videos = [_video(row, features) for store in stores for row, features in open_store(store)]
     dims = {v.features.shape[-1] for v in videos}
     if len(dims) > 1:
