@@ -2,8 +2,8 @@
 
 Times the stage's own generator (synthvad.synthesize.diffusion) on a checkpoint folder or
 hub id (--model), or on a random-weight pipeline of a published architecture (--arch, see
-synthvad.synthesize.random_pipelines: real sizes such as wan2.2-i2v-a14b, and tiny ones
-that run on a CPU). Baseline measured in the same run: the same generator with one
+tests/random_pipelines.py: real sizes such as wan2.2-i2v-a14b, and tiny ones that run on a
+CPU). Baseline measured in the same run: the same generator with one
 denoising step, so the ratio separates the denoising loop from the fixed cost (text
 encoding, VAE decoding). Not a test: it prints figures.
 
@@ -27,14 +27,27 @@ import numpy as np
 import torch
 from PIL import Image
 
-# PA-VAD supplementary S1.3 / S2: Wan 2.2 I2V A14B, 81 frames at 832x480, 25 steps, on one
-# RTX 6000 Ada: about 9 min 35 s per clip and 95,776 MiB of GPU memory.
-ANCHOR = {"seconds": 9 * 60 + 35, "gpu_mib": 95776, "frames": 81, "size": (832, 480), "steps": 25}
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+
+from synthvad.synthesize import registry  # noqa: E402
+from synthvad.synthesize.wan import PAVAD_REFERENCE  # noqa: E402
+
+# PA-VAD supplementary S1.3 / S2: Wan 2.2 I2V A14B on one RTX 6000 Ada, at the settings of
+# its seconds-per-clip figure (synthvad.synthesize.wan), used 95,776 MiB of GPU memory.
+PAVAD = PAVAD_REFERENCE.settings
+ANCHOR = {
+    "seconds": PAVAD_REFERENCE.seconds,
+    "gpu_mib": 95776,
+    "frames": PAVAD.frames,
+    "size": (PAVAD.width, PAVAD.height),
+    "steps": PAVAD.steps,
+}
 
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", required=True, choices=["cogvideox", "wan_i2v", "wan_t2v"])
+    parser.add_argument("--backend", required=True, choices=registry.diffusers_names())
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="pipeline folder or hub id in the HF cache")
     source.add_argument("--arch", help="random weights of this architecture")
@@ -85,10 +98,13 @@ def sections(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def open_generator(args: argparse.Namespace, settings: dict, runtime: dict) -> Any:
-    from synthvad.synthesize import diffusion, random_pipelines
+    from synthvad.synthesize import diffusion
 
     if args.model:
         return diffusion.DiffusersGenerator.load(args.backend, settings, runtime)
+    sys.path.insert(0, str(ROOT / "tests"))  # random-weight architectures are test support
+    import random_pipelines
+
     served, _ = random_pipelines.ARCHITECTURES[args.arch]
     if served != args.backend:
         sys.exit(f"--arch {args.arch} is a {served} architecture, not {args.backend}")
@@ -96,7 +112,7 @@ def open_generator(args: argparse.Namespace, settings: dict, runtime: dict) -> A
     device = diffusion.resolve_device(runtime, key)
     dtype = diffusion.resolve_dtype(args.dtype, device)
     pipe = random_pipelines.build(args.arch, dtype=dtype)
-    for name in diffusion.SPECS[args.backend].float32_components:  # as the loader keeps them
+    for name in registry.diffusers_spec(args.backend).float32_components:  # as the loader does
         if getattr(pipe, name, None) is not None:
             getattr(pipe, name).to(torch.float32)
     return diffusion.DiffusersGenerator(args.backend, settings, runtime, pipe, device)

@@ -25,7 +25,7 @@ DIFFUSERS_KINDS = {  # checkpoint kind -> (tiny architecture, backend that loads
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     """Each tiny pipeline saved as a diffusers folder, as `save_pretrained` writes it."""
-    from synthvad.synthesize.random_pipelines import build
+    from .random_pipelines import build
 
     root = tmp_path_factory.mktemp("checkpoints")
     folders = {}

@@ -21,7 +21,7 @@ from synthvad.io.video import probe, read_frames
 from synthvad.prompts import NEGATIVE_PROMPT
 from synthvad.synthesize import jobs
 from synthvad.synthesize import run as stage
-from synthvad.synthesize.diffusion import SynthesisError
+from synthvad.synthesize.base import SynthesisError
 from synthvad.synthesize.locate import ModelLocationError
 
 from .conftest import DIFFUSERS_KINDS

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from synthvad.io.video import read_frames
-from synthvad.synthesize.diffusion import DiffusersGenerator, SynthesisError
-from synthvad.synthesize.random_pipelines import build
+from synthvad.synthesize.base import SynthesisError
+from synthvad.synthesize.diffusion import DiffusersGenerator
 
+from .random_pipelines import build
 from .test_synthesize_diffusers import KINDS, digest, generator_section, synthesize
 
 TEXT_CLIP = "gvvad-fighting-000-abnormal"

@@ -5,7 +5,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from synthvad import plan  # noqa: E402
-from synthvad.config import ConfigError, canonical, validate_config  # noqa: E402
+from synthvad.config import ConfigError, validate_config  # noqa: E402
+from synthvad.rule_params import canonical  # noqa: E402
 from synthvad.datasets import extractor_name, imports_features, stage0_inputs  # noqa: E402
 from synthvad.clip_model import RANDOM_WEIGHTS_WARNING  # noqa: E402
 from synthvad.prompts import clip_prompt_path  # noqa: E402

@@ -3,8 +3,9 @@
 # synthesize.clips_per_job 1: one job per clip (the wildcard rule below).
 # N > 1: one rule per batch of N clips of one generator and method, defined in a loop, so
 # that a model load is paid once per batch (Snakemake's group: would still start one Python
-# process per clip). Both kinds take the same params and inputs, so changing N reruns
-# nothing; params hold only what a clip is (synthvad.synthesize.jobs.rule_params).
+# process per clip). Params hold only what a clip is (synthvad.synthesize.jobs.rule_params),
+# plus the stage a batch rule runs; a new N regroups clips into other jobs, which
+# regenerates them (docs/generators.md#jobs).
 
 if not SYNTHESIS_BATCHES:
 

@@ -107,13 +107,3 @@ def load_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys")
     return validate_config(config)
-
-
-def canonical(value: Any) -> Any:
-    """Mappings with keys sorted, recursively: rule params that do not change when a
-    user merely reorders keys in config.yaml (Snakemake compares params as written)."""
-    if isinstance(value, dict):
-        return {key: canonical(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [canonical(v) for v in value]
-    return value

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from synthvad.config import canonical
+from synthvad.rule_params import canonical
 
 # Keys of `features` that decide only how features are computed, not what they are:
 # changing them reruns nothing (a new chunk count writes new chunk files, though).

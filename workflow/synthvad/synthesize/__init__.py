@@ -1,6 +1,8 @@
-"""Video synthesis backends: turn a prompt (text, or text plus a retrieved frame) into a clip.
+"""Stage 4, video synthesis: turn a prompt (text, or text plus a retrieved frame) into a clip.
 
-`perturb` is the offline, rule-based backend that needs no model weights; `cogvideox`,
-`wan_i2v` and `wan_t2v` run diffusers pipelines (diffusion.py). run.py drives a job,
-jobs.py plans the Snakemake jobs, locate.py finds the weights.
+registry.py names every generator; each one's facts live with it: perturb.py (the offline,
+rule-based renderer that needs no weights), cogvideox.py and wan.py (diffusers pipelines,
+run by diffusion.py, whose checkpoints locate.py finds). spec.py is the shape of those
+facts, base.py what every generator returns. run.py drives a job, jobs.py plans the
+Snakemake jobs, gpu_plan.py estimates their GPU-hours.
 """

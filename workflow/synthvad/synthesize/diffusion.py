@@ -1,5 +1,7 @@
-"""diffusers video generators behind the stage-4 interface: CogVideoX text-to-video (GV-VAD),
-Wan 2.1 / 2.2 image-to-video (PA-VAD) and Wan text-to-video.
+"""The diffusers generator behind the stage-4 interface, shared by every diffusers backend
+(CogVideoX, Wan; their facts and defaults are in cogvideox.py and wan.py): device and dtype,
+locating and loading the checkpoint, LoRA adapters, scheduler, offload and compile, and
+the pipeline call.
 
 A generator loads its pipeline once and then makes any number of clips, each from its own
 seeded torch.Generator, so a clip does not depend on the clips made before it in a job.
@@ -10,7 +12,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from synthvad import devices
 from synthvad.prompts import file_sha256
+from synthvad.synthesize import registry
+from synthvad.synthesize.base import Clip, SynthesisError
 from synthvad.synthesize.locate import ModelLocation, locate_model
-from synthvad.synthesize.run import Clip
+from synthvad.synthesize.spec import DiffusersSpec
 
 log = logging.getLogger(__name__)
 
@@ -28,47 +32,6 @@ DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch
 MEMORY_KEYS = (
     "cpu_offload: model (or sequential: least memory, slowest), vae_tiling: true, vae_slicing: true"
 )
-
-
-class SynthesisError(RuntimeError):
-    """A generator that cannot run as configured; the message names the config key."""
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What a backend is, and its defaults where the config leaves a key null."""
-
-    pipeline_class: str
-    image_to_video: bool
-    width: int
-    height: int
-    frames: int
-    fps: float
-    steps: int
-    guidance: float  # one transformer
-    guidance_two_experts: tuple[float, float] | None  # Wan 2.2: (high-noise, low-noise) expert
-    float32_components: tuple[str, ...]  # kept in float32: the Wan VAE and CLIP are fragile in bf16
-
-
-SPECS: dict[str, Spec] = {
-    # CogVideoX-5b's published defaults; GV-VAD gives no generation settings.
-    "cogvideox": Spec("CogVideoXPipeline", False, 720, 480, 49, 8, 50, 6.0, None, ()),
-    # PA-VAD S1.3: 832x480, 81 frames, 16 fps, 25 steps; guidance (3.5, 3.5) on SHT.
-    "wan_i2v": Spec(
-        "WanImageToVideoPipeline",
-        True,
-        832,
-        480,
-        81,
-        16,
-        25,
-        5.0,
-        (3.5, 3.5),
-        ("vae", "image_encoder"),
-    ),
-    # Wan 2.2 T2V A14B's published guidance: 4.0 high-noise, 3.0 low-noise expert.
-    "wan_t2v": Spec("WanPipeline", False, 832, 480, 81, 16, 25, 5.0, (4.0, 3.0), ("vae",)),
-}
 
 
 def resolve_device(runtime: dict[str, Any], key: str) -> torch.device:
@@ -87,17 +50,12 @@ def resolve_device(runtime: dict[str, Any], key: str) -> torch.device:
             "machine (torch.cuda.is_available() is False); run the job on a GPU node, or set "
             f"{key}.device: cpu and cpu_offload: none (very slow for real checkpoints)"
         )
-    if name == "auto":
-        if not has_cuda:
-            log.warning("%s.device is auto and there is no CUDA GPU: generating on the CPU", key)
-        return torch.device("cuda" if has_cuda else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise SynthesisError(
-            f"{key}.device: {name} does not exist; this machine has "
-            f"{torch.cuda.device_count()} CUDA device(s)"
-        )
-    return device
+    if name == "auto" and not has_cuda:
+        log.warning("%s.device is auto and there is no CUDA GPU: generating on the CPU", key)
+    try:
+        return devices.resolve_device(name, f"{key}.device")
+    except devices.DeviceError as err:
+        raise SynthesisError(str(err)) from None
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -131,7 +89,9 @@ def out_of_memory(key: str, device: torch.device, doing: str) -> SynthesisError:
     )
 
 
-def load_pipeline(spec: Spec, location: ModelLocation, dtype: torch.dtype, key: str) -> Any:
+def load_pipeline(
+    spec: DiffusersSpec, location: ModelLocation, dtype: torch.dtype, key: str
+) -> Any:
     import diffusers
 
     pipeline_class = getattr(diffusers, spec.pipeline_class)
@@ -177,17 +137,16 @@ class DiffusersGenerator:
     ) -> None:
         self.backend = backend
         self.key = f"synthesize.{backend}"
-        self.spec = SPECS[backend]
+        self.spec = registry.diffusers_spec(backend)
+        self.image_to_video = registry.get(backend).image_to_video
         self.settings = settings
         self.pipe = pipe
         self.device = device
         self.location = location
         self.experts = len(_transformers(pipe))
-        self.width = settings["width"] or self.spec.width
-        self.height = settings["height"] or self.spec.height
-        self.frames = settings["frames"] or self.spec.frames
-        self.fps = settings["fps"] or self.spec.fps
-        self.steps = settings["steps"] or self.spec.steps
+        video = self.spec.video(settings)
+        self.width, self.height, self.frames = video.width, video.height, video.frames
+        self.fps, self.steps = video.fps, video.steps
         self.guidance = self._guidance()
         self._check_shape()
         if settings.get("boundary_ratio") is not None:
@@ -203,7 +162,7 @@ class DiffusersGenerator:
     ) -> DiffusersGenerator:
         """Check the device first, then locate and load the configured checkpoint."""
         key = f"synthesize.{backend}"
-        spec = SPECS[backend]
+        spec = registry.diffusers_spec(backend)
         device = resolve_device(runtime, key)
         check_attention_backend(runtime["attention_backend"], key)
         dtype = resolve_dtype(settings["dtype"], device)
@@ -321,8 +280,11 @@ class DiffusersGenerator:
             names, weights = active.setdefault(expert, ([], []))
             names.append(name)
             weights.append(float(lora.get("scale", 1.0)))
+            # The rule params carry the file's digest (jobs.rule_params): hash only for a
+            # direct call without one (benchmarks/synthesis.py).
+            digest = lora.get("sha256") or file_sha256(path)
             loaded.append(
-                {"path": str(path), "sha256": file_sha256(path), "scale": weights[-1],
+                {"path": str(path), "sha256": digest, "scale": weights[-1],
                  "component": lora.get("component", "transformer")}
             )  # fmt: skip
         transformers = _transformers(self.pipe)
@@ -367,7 +329,7 @@ class DiffusersGenerator:
 
     def _init_image(self, prompt: dict[str, Any], clip_id: str) -> Image.Image | None:
         path = prompt.get("init_image")
-        if not self.spec.image_to_video:
+        if not self.image_to_video:
             if path and not self._warned_unused_image:
                 log.warning(
                     "%s is text-to-video: the initial images of PA-VAD clips (e.g. %s) are not used",
@@ -429,8 +391,7 @@ class DiffusersGenerator:
             kwargs["guidance_scale_2"] = self.guidance[1]
         if image is not None:
             kwargs["image"] = image
-        if self.backend == "cogvideox":
-            kwargs["max_sequence_length"] = self.pipe.transformer.config.max_text_seq_length
+        kwargs.update(self.spec.call_arguments(self.pipe))
         self.pipe.set_progress_bar_config(desc=f"{clip_id} denoising", file=sys.stderr)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)

@@ -4,7 +4,8 @@ wall time on N GPUs.
 The clips to make are the synthesis outputs that `snakemake --summary` (the dry-run's
 DAG) marks "update pending". Seconds per clip come from the sidecars of clips already
 made with the same generator settings (their `settings_digest`); where there are none, from
-the published reference figures below, scaled to the configured steps and video size.
+each generator's published reference figure (its registry entry, e.g. wan.py), scaled to
+the configured steps and video size.
 
     python -m synthvad.synthesize.gpu_plan --gpus 8                     # in the project folder
     python -m synthvad.synthesize.gpu_plan --gpus 8 -- --configfile my.yaml [targets]
@@ -24,27 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class Reference:
-    """A published seconds-per-clip figure and the settings it was measured at."""
-
-    seconds: float
-    steps: int
-    frames: int
-    width: int
-    height: int
-    source: str
-
-
-# Figures from the papers and model cards (docs/generators.md#gpu-hour-plan).
-REFERENCES: dict[str, Reference] = {
-    "wan_i2v": Reference(575, 25, 81, 832, 480, "PA-VAD: Wan 2.2 I2V-A14B, RTX 6000 Ada"),
-    "wan_t2v": Reference(575, 25, 81, 832, 480, "PA-VAD's Wan 2.2 I2V-A14B figure (none for T2V)"),
-    "cogvideox": Reference(90, 50, 49, 720, 480, "CogVideoX-5b model card, H100"),
-}
-# Community report for a 4-step distilled Wan 2.2 LoRA (480p, 81 frames, RTX 5070 Ti).
-DISTILLED_WAN_SECONDS = 84
+from synthvad.synthesize import jobs, registry
 
 
 @dataclass(frozen=True)
@@ -94,17 +75,16 @@ def measured(folder: Path, digest: str) -> tuple[list[float], list[float], int]:
 def reference_seconds(generator: str, steps: int, frames: int, width: int, height: int) -> float:
     """The reference figure scaled linearly in steps and in frames x pixels (a rough rule:
     attention grows faster than linearly with video size)."""
-    ref = REFERENCES[generator]
-    size = (frames * width * height) / (ref.frames * ref.width * ref.height)
-    return ref.seconds * (steps / ref.steps) * size
+    ref = registry.diffusers_spec(generator).reference
+    at = ref.settings
+    size = (frames * width * height) / (at.frames * at.width * at.height)
+    return ref.seconds * (steps / at.steps) * size
 
 
 def plan_generator(
     config: dict[str, Any], generator: str, clips: int, results: Path
 ) -> GeneratorPlan:
     """Seconds per clip (measured, else the reference) and the GPU-hours of `clips` clips."""
-    from synthvad.synthesize import jobs
-
     section = config["synthesize"][generator]
     n_jobs = math.ceil(clips / config["synthesize"]["clips_per_job"])
     digest = jobs.settings_digest(jobs.rule_params(config, generator))
@@ -114,17 +94,14 @@ def plan_generator(
         return GeneratorPlan(
             generator, clips, n_jobs, statistics.median(seconds), statistics.median(loads), source
         )
-    from synthvad.synthesize.diffusion import SPECS
-
-    spec = SPECS[generator]
-    steps = section["steps"] or spec.steps
-    frames = section["frames"] or spec.frames
-    width, height = section["width"] or spec.width, section["height"] or spec.height
-    ref = REFERENCES[generator]
+    spec = registry.diffusers_spec(generator)
+    video = spec.video(section)
+    steps, frames, width, height = video.steps, video.frames, video.width, video.height
+    ref, at = spec.reference, spec.reference.settings
     note = f"; {other} clips made with other settings ignored" if other else ""
     source = (
         f"nothing measured with these settings{note}: reference {ref.seconds:g} s "
-        f"({ref.source}, {ref.steps} steps, {ref.frames}x{ref.width}x{ref.height}) scaled to "
+        f"({ref.source}, {at.steps} steps, {at.frames}x{at.width}x{at.height}) scaled to "
         f"{steps} steps, {frames}x{width}x{height}"
     )
     per_clip = reference_seconds(generator, steps, frames, width, height)
@@ -136,13 +113,11 @@ def make_plan(
 ) -> tuple[list[GeneratorPlan], int]:
     """Plans of the GPU generators with clips to make, and the number of CPU clips;
     `root`: the working directory of the run (where results/ lies)."""
-    from synthvad.synthesize import jobs
-
     pending = pending_clips(summary)
     results = root / "results" / config["name"]
     plans, cpu_clips = [], 0
     for generator, group in pending.groupby("generator", sort=True):
-        if not jobs.is_diffusers(str(generator)):
+        if not registry.get(str(generator)).is_diffusers:
             cpu_clips += len(group)
             continue
         plans.append(plan_generator(config, str(generator), len(group), results))
@@ -179,11 +154,8 @@ def render(plans: list[GeneratorPlan], cpu_clips: int, gpus: int) -> str:
             f"total: {sum(p.clips for p in plans)} clips, {total:.1f} GPU-hours; wall time on "
             f"{gpus} GPU{'s' if gpus > 1 else ''}: {wall_hours(plans, gpus):.1f} h"
         )
-        if any(p.generator.startswith("wan") for p in plans):
-            lines.append(
-                f"    (a 4-step distilled Wan 2.2 LoRA makes a 480p 81-frame clip in about "
-                f"{DISTILLED_WAN_SECONDS} s on an RTX 5070 Ti: synthesize.<wan>.lora + steps: 4)"
-            )
+        notes = (registry.diffusers_spec(p.generator).plan_note for p in plans)
+        lines.extend(f"    ({note})" for note in dict.fromkeys(notes) if note)
     if cpu_clips:
         lines.append(f"{cpu_clips} clips from the CPU renderer (perturb): no GPU time")
     return "\n".join(lines) + "\n"

@@ -5,7 +5,8 @@ A generator section (synthesize.<generator>) holds keys that decide *what* a cli
 (model, size, steps, guidance, ...) and keys that decide only *how* it is made (device,
 offload, attention kernel, resources). Only the first kind are rule params: switching on
 CPU offload after an out-of-memory error must not regenerate the clips already made.
-Nothing here imports torch: the Snakefile calls it at parse time.
+Nothing here imports torch: the Snakefile calls it at parse time. What each generator
+is (image-to-video, diffusers, resources, conda environment) comes from registry.py.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from synthvad.config import ConfigError, canonical
+from synthvad.config import ConfigError
 from synthvad.plan import rank_chunks
+from synthvad.rule_params import canonical
+from synthvad.synthesize import registry
+from synthvad.synthesize.spec import METHODS, DiffusersSpec
 
-METHODS = ("gvvad", "pavad")
-DIFFUSERS_GENERATORS = ("cogvideox", "wan_i2v", "wan_t2v")
-GENERATORS = ("perturb", *DIFFUSERS_GENERATORS)
-IMAGE_TO_VIDEO = frozenset({"wan_i2v"})
-TWO_EXPERT_CAPABLE = frozenset({"wan_i2v", "wan_t2v"})  # Wan 2.2 A14B checkpoints
-TEMPORAL_STRIDE = 4  # CogVideoX and Wan VAEs: a clip has 4k+1 frames
+GENERATORS = tuple(registry.GENERATORS)  # the Snakefile's {generator} wildcard
+# Keys of a diffusers section that say only how clips are made (the schema's keys from
+# `device` on; tests/test_synthesize_registry.py checks they agree).
 RUNTIME_KEYS = (
     "device",
     "cpu_offload",
@@ -37,8 +38,6 @@ RUNTIME_KEYS = (
     "load_minutes",
     "minutes_per_clip",
 )
-PERTURB_RESOURCES = {"gpu": 0, "mem_mb": 1000, "runtime": 30}
-CONDA_ENVS = {"perturb": "../../envs/core.yaml", "diffusers": "../../envs/diffusion.yaml"}
 
 
 @dataclass(frozen=True)
@@ -59,19 +58,16 @@ def method_of(clip_id: str) -> str:
 
 
 def generators(config: dict[str, Any]) -> dict[str, str]:
-    """Method -> generator name, from synthesize.backend (one name, or one per method)."""
+    """Method -> generator name, from synthesize.backend (one name, or one per method;
+    validation fills in the schema's default of a method left out)."""
     backend = config["synthesize"]["backend"]
     if isinstance(backend, str):
         return dict.fromkeys(METHODS, backend)
-    return {method: backend.get(method, "perturb") for method in METHODS}
+    return {method: backend[method] for method in METHODS}
 
 
 def generator_of(config: dict[str, Any], clip_id: str) -> str:
     return generators(config)[method_of(clip_id)]
-
-
-def is_diffusers(generator: str) -> bool:
-    return generator in DIFFUSERS_GENERATORS
 
 
 def settings(config: dict[str, Any], generator: str) -> dict[str, Any]:
@@ -127,19 +123,22 @@ def _lora_digest(path: str) -> str:
 def lora_files(config: dict[str, Any], generator: str) -> list[str]:
     """The generator's LoRA files: inputs of its jobs, so a file replaced at the same path
     regenerates the clips too (its path and scale are rule params already)."""
-    if not is_diffusers(generator):
+    if not registry.get(generator).is_diffusers:
         return []
     return [lora["path"] for lora in config["synthesize"][generator].get("lora") or []]
 
 
 def threads(config: dict[str, Any], generator: str) -> int:
-    return config["synthesize"][generator]["threads"] if is_diffusers(generator) else 1
+    if not registry.get(generator).is_diffusers:
+        return 1
+    return config["synthesize"][generator]["threads"]
 
 
 def resources(config: dict[str, Any], generator: str, n_clips: int) -> dict[str, int]:
     """gpu / mem_mb / runtime (minutes) of a job making `n_clips` clips."""
-    if not is_diffusers(generator):
-        return dict(PERTURB_RESOURCES)
+    spec = registry.get(generator)
+    if spec.fixed_resources is not None:
+        return dict(spec.fixed_resources)
     section = config["synthesize"][generator]
     minutes = section["load_minutes"] + n_clips * section["minutes_per_clip"]
     return {
@@ -150,7 +149,7 @@ def resources(config: dict[str, Any], generator: str, n_clips: int) -> dict[str,
 
 
 def conda_env(generator: str) -> str:
-    return CONDA_ENVS["diffusers" if is_diffusers(generator) else "perturb"]
+    return registry.get(generator).conda_env
 
 
 def batches(config: dict[str, Any], clip_ids: Iterable[str]) -> list[Batch]:
@@ -179,35 +178,42 @@ def check_config(config: dict[str, Any], methods: Iterable[str]) -> None:
     backend_key = "synthesize.backend"
     for method in methods:
         generator = generators(config)[method]
-        if generator in IMAGE_TO_VIDEO and method == "gvvad":
+        spec = registry.get(generator)
+        if method not in spec.methods:
+            usable = [
+                n for n, s in registry.GENERATORS.items() if s.is_diffusers and method in s.methods
+            ]
             raise ConfigError(
                 f"config key '{backend_key}': {generator} animates an initial image, but "
-                "GV-VAD clips (gvvad) are text-to-video and have none; use cogvideox or wan_t2v "
-                f"for gvvad, e.g. backend: {{gvvad: cogvideox, pavad: {generator}}}"
+                f"GV-VAD clips (gvvad) are text-to-video and have none; use {' or '.join(usable)} "
+                f"for gvvad, e.g. backend: {{gvvad: {usable[0]}, pavad: {generator}}}"
             )
-        if is_diffusers(generator):
-            _check_generator(config["synthesize"][generator], f"synthesize.{generator}", generator)
+        if spec.diffusers is not None:
+            key = f"synthesize.{generator}"
+            _check_generator(config["synthesize"][generator], key, generator, spec.diffusers)
 
 
-def _check_generator(section: dict[str, Any], key: str, generator: str) -> None:
+def _check_generator(
+    section: dict[str, Any], key: str, generator: str, spec: DiffusersSpec
+) -> None:
     if not section.get("model"):
         raise ConfigError(
             f"config key '{key}.model': {generator} needs a model: a local diffusers pipeline "
             "folder, or a hub id present in your HF cache"
         )
     frames = section.get("frames")
-    if frames is not None and frames % TEMPORAL_STRIDE != 1:
+    if frames is not None and frames % spec.frame_stride != 1:
         raise ConfigError(
-            f"config key '{key}.frames': the video VAE makes 4k+1 frames (e.g. 49, 81), "
-            f"got {frames}"
+            f"config key '{key}.frames': the video VAE makes {spec.frame_stride}k+1 frames "
+            f"(e.g. {spec.defaults.frames}), got {frames}"
         )
     guidance = section.get("guidance")
-    if isinstance(guidance, list) and generator not in TWO_EXPERT_CAPABLE:
+    if isinstance(guidance, list) and not spec.two_expert_capable:
         raise ConfigError(
             f"config key '{key}.guidance': two guidance scales need a two-expert (Wan 2.2 "
             f"A14B) checkpoint; {generator} takes one number"
         )
-    if section.get("boundary_ratio") is not None and generator not in TWO_EXPERT_CAPABLE:
+    if section.get("boundary_ratio") is not None and not spec.two_expert_capable:
         raise ConfigError(f"config key '{key}.boundary_ratio': only Wan 2.2 checkpoints have one")
     for i, lora in enumerate(section.get("lora") or []):
         if not os.path.isfile(lora["path"]):
@@ -215,7 +221,7 @@ def _check_generator(section: dict[str, Any], key: str, generator: str) -> None:
                 f"config key '{key}.lora[{i}].path': {lora['path']} is not a file (a LoRA "
                 ".safetensors, on a file system the synthesis jobs can read)"
             )
-        if lora.get("component") == "transformer_2" and generator not in TWO_EXPERT_CAPABLE:
+        if lora.get("component") == "transformer_2" and not spec.two_expert_capable:
             raise ConfigError(
                 f"config key '{key}.lora[{i}].component': transformer_2 is the low-noise expert "
                 f"of a Wan 2.2 A14B checkpoint; {generator} has one transformer"

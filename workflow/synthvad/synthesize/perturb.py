@@ -3,11 +3,13 @@
 It stands in for a text/image-to-video model so the workflow runs without
 weights or a GPU. An image prompt (a frame retrieved from a real normal video)
 becomes the static background; a text prompt's location picks a drawn scene.
+This module holds its registry entry, its generator and the renderer.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +24,18 @@ from synthvad.render import (
     scene_layout,
 )
 from synthvad.render.actors import GENERIC_LAYOUT, SceneLayout
+from synthvad.synthesize.base import Clip
+from synthvad.synthesize.spec import CORE_ENV, GeneratorSpec
 
 log = logging.getLogger(__name__)
+
+PERTURB = GeneratorSpec(
+    name="perturb",
+    # Draws over an initial image when the prompt has one, else over a scene from the text.
+    image_to_video=False,
+    conda_env=CORE_ENV,
+    fixed_resources={"gpu": 0, "mem_mb": 1000, "runtime": 30},
+)
 
 TEXT_WIDTH, TEXT_HEIGHT = 160, 120  # size of clips synthesised from text alone
 EVENT_COVERAGE = (0.8, 0.95)  # fraction of the clip the anomaly spans (the whole clip is labelled)
@@ -87,3 +99,28 @@ def render_clip(
             render_generic_anomaly(frames, start, start + length, rng, layout)
     apply_sensor_noise(frames, rng)  # also keeps frames of a still image from being identical
     return frames
+
+
+class PerturbGenerator:
+    """render_clip behind the stage-4 generator interface (synthvad.synthesize.base)."""
+
+    def __init__(self, settings: dict[str, Any], runtime: dict[str, Any]) -> None:
+        self.frames = settings["frames"]
+        self.fps = float(settings["fps"])
+
+    def generate(self, prompt: dict[str, Any], seed: int, clip_id: str) -> Clip:
+        from PIL import Image
+
+        init = None
+        if prompt.get("init_image"):
+            init = np.asarray(Image.open(prompt["init_image"]).convert("RGB"))
+        frames = render_clip(
+            cls=prompt["class"],
+            init_image=init,
+            location=prompt.get("location"),
+            n_frames=self.frames,
+            rng=np.random.default_rng(seed),
+            abnormal=bool(prompt["label"]),
+        )
+        meta = {"backend": PERTURB.name, "model": "perturb", "revision": None, "steps": None}
+        return Clip(frames=frames, fps=self.fps, meta={**meta, "guidance": None})

@@ -8,93 +8,36 @@ and the JSON sidecar, so every backend gets them alike.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from synthvad.io.atomic import write_json
 from synthvad.io.video import write_video
 from synthvad.prompts import read_clip_prompts
+from synthvad.synthesize import registry
+from synthvad.synthesize.base import Clip, ClipGenerator, clip_seed
 from synthvad.synthesize.jobs import settings_digest
+from synthvad.synthesize.perturb import PerturbGenerator
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Clip:
-    frames: np.ndarray  # uint8 [T, H, W, 3]
-    fps: float
-    meta: dict[str, Any] = field(default_factory=dict)  # sidecar fields the backend knows
+def open_generator(
+    backend: str, settings: dict[str, Any], runtime: dict[str, Any]
+) -> ClipGenerator:
+    """The configured generator, ready to make clips; diffusers (and torch) are imported
+    only when a diffusers generator runs."""
+    if not registry.get(backend).is_diffusers:
+        return PerturbGenerator(settings, runtime)
+    from synthvad.synthesize.diffusion import DiffusersGenerator
 
-
-class ClipGenerator(Protocol):
-    def generate(self, prompt: dict[str, Any], seed: int, clip_id: str) -> Clip: ...
-
-
-def clip_seed(global_seed: int, clip_id: str) -> int:
-    """A per-clip seed from (global seed, clip id): stable across runs and machines."""
-    digest = hashlib.sha256(f"{global_seed}:{clip_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
-class PerturbGenerator:
-    """The offline rule-based backend (synthvad.synthesize.perturb)."""
-
-    def __init__(self, settings: dict[str, Any], runtime: dict[str, Any]) -> None:
-        self.frames = settings["frames"]
-        self.fps = float(settings["fps"])
-
-    def generate(self, prompt: dict[str, Any], seed: int, clip_id: str) -> Clip:
-        from synthvad.synthesize.perturb import render_clip
-
-        init = None
-        if prompt.get("init_image"):
-            init = np.asarray(Image.open(prompt["init_image"]).convert("RGB"))
-        frames = render_clip(
-            cls=prompt["class"],
-            init_image=init,
-            location=prompt.get("location"),
-            n_frames=self.frames,
-            rng=np.random.default_rng(seed),
-            abnormal=bool(prompt["label"]),
-        )
-        meta = {"backend": "perturb", "model": "perturb", "revision": None, "steps": None}
-        return Clip(frames=frames, fps=self.fps, meta={**meta, "guidance": None})
-
-
-def _diffusers(backend: str) -> Callable[[dict[str, Any], dict[str, Any]], ClipGenerator]:
-    def open_generator(settings: dict[str, Any], runtime: dict[str, Any]) -> ClipGenerator:
-        from synthvad.synthesize.diffusion import DiffusersGenerator
-
-        return DiffusersGenerator.load(backend, settings, runtime)
-
-    return open_generator
-
-
-# name -> opener(settings, runtime); diffusers is imported only when one of its backends runs.
-BACKENDS: dict[str, Callable[[dict[str, Any], dict[str, Any]], ClipGenerator]] = {
-    "perturb": PerturbGenerator,
-    "cogvideox": _diffusers("cogvideox"),
-    "wan_i2v": _diffusers("wan_i2v"),
-    "wan_t2v": _diffusers("wan_t2v"),
-}
-
-
-def get_backend(name: str) -> Callable[[dict[str, Any], dict[str, Any]], ClipGenerator]:
-    if name not in BACKENDS:
-        raise ValueError(
-            f"synthesize.backend: unknown backend {name!r} (known: {sorted(BACKENDS)})"
-        )
-    return BACKENDS[name]
+    return DiffusersGenerator.load(backend, settings, runtime)
 
 
 def sidecar(prompt: dict[str, Any], clip: Clip, seed: int, n_frames: int) -> dict[str, Any]:
@@ -135,7 +78,7 @@ def run(
     if sorted(prompts) != sorted(clip_ids):
         raise ValueError(f"prompt files {list(prompt_files)} do not match the clips {clip_ids}")
     started = time.perf_counter()
-    generator = get_backend(params["backend"])(params["settings"], runtime)
+    generator = open_generator(params["backend"], params["settings"], runtime)
     load_seconds = round(time.perf_counter() - started, 3)
     clips = zip(clip_ids, videos, sidecars, strict=True)
     bar = tqdm(clips, total=len(clip_ids), desc="clips", unit="clip", file=sys.stderr)

@@ -1,8 +1,9 @@
 """Random-weight diffusers pipelines built from architecture configs, with no download.
 
 Two uses: the tests save tiny ones and point stage 4 at them exactly as a user points it
-at a real checkpoint; the synthesis benchmark times the published architectures at their
-real size when no weights can be had. Random weights make noise, never meaningful video.
+at a real checkpoint; the synthesis benchmark (benchmarks/synthesis.py) times the
+published architectures at their real size when no weights can be had. Random weights make
+noise, never meaningful video. Test support, not part of the synthvad package.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ def tokenizer(vocab_size: int | None = None) -> Any:
     return T5Tokenizer(vocab=pieces, extra_ids=0)
 
 
-def _t5(cls_name: str, vocab_size: int, **config: Any) -> Any:
+def _text_stack(encoder_class: str, text: dict[str, Any]) -> tuple[Any, Any]:
+    """The word-list tokenizer and a random T5-family `encoder_class` sized to its vocabulary
+    (`text`: the encoder's config, its vocab_size the tokenizer's padded size)."""
     import transformers
 
-    config_cls = getattr(transformers, cls_name.replace("EncoderModel", "Config"))
-    return getattr(transformers, cls_name)(config_cls(vocab_size=vocab_size, **config))
+    tok = tokenizer(text["vocab_size"])
+    config_cls = getattr(transformers, encoder_class.replace("EncoderModel", "Config"))
+    config = {k: v for k, v in text.items() if k != "vocab_size"}
+    return tok, getattr(transformers, encoder_class)(config_cls(vocab_size=len(tok), **config))
 
 
 # Architectures: component name -> kwargs. The real ones are the published configs of the
@@ -122,10 +127,7 @@ def _wan(
         WanTransformer3DModel,
     )
 
-    tok = tokenizer(text["vocab_size"])
-    encoder = _t5(
-        "UMT5EncoderModel", len(tok), **{k: v for k, v in text.items() if k != "vocab_size"}
-    )
+    tok, encoder = _text_stack("UMT5EncoderModel", text)
     in_channels = 36 if kind == "i2v" else 16  # I2V: noise + first-frame latents + mask
     extra = {}
     if image_encoder is not None:  # Wan 2.1 I2V: CLIP image tokens into cross-attention
@@ -170,10 +172,7 @@ def _cogvideox(transformer: dict[str, Any], text: dict[str, Any], vae: dict[str,
         CogVideoXTransformer3DModel,
     )
 
-    tok = tokenizer(text["vocab_size"])
-    encoder = _t5(
-        "T5EncoderModel", len(tok), **{k: v for k, v in text.items() if k != "vocab_size"}
-    )
+    tok, encoder = _text_stack("T5EncoderModel", text)
     return CogVideoXPipeline(
         tokenizer=tok,
         text_encoder=encoder,
