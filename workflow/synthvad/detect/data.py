@@ -16,8 +16,6 @@ from torch import Tensor
 from synthvad.detect.store import open_store, video_table
 from synthvad.io.shards import read_shards
 
-CROP_MODES = ("mean", "augment")
-
 
 @dataclass(frozen=True)
 class Video:

@@ -27,7 +27,6 @@ from torch import Tensor, nn
 from synthvad.config import check_label_free, load_schema
 from synthvad.detect import losses
 from synthvad.detect.data import (
-    CROP_MODES,
     StreamSampler,
     TrainSet,
     Video,
@@ -62,8 +61,9 @@ def protocol_with_defaults(protocol: dict) -> dict:
     section = load_schema()["properties"]["detect"]["properties"]
     defaults = {key: spec["default"] for key, spec in section.items() if "default" in spec}
     filled = {**defaults, **protocol}
-    if filled["crops"] not in CROP_MODES:
-        raise ValueError(f"detect.crops must be one of {CROP_MODES}, got {filled['crops']!r}")
+    modes = section["crops"]["enum"]
+    if filled["crops"] not in modes:
+        raise ValueError(f"detect.crops must be one of {modes}, got {filled['crops']!r}")
     return filled
 
 
