@@ -359,11 +359,11 @@ def _clip_strip(row: Mapping[str, Any], strips: Mapping[str, bytes] | None) -> b
     if stored is not None:
         return stored
     decodable = row.get("decodable")
-    if decodable is not None and not _missing(decodable) and not bool(decodable):
+    if not _missing(decodable) and not bool(decodable):
         return _placeholder("not decodable", 4 * 72, 72)
     # The filter's frame count saves a probe, which decodes the last frame (~40% of the
     # time per clip).
-    n_frames = pd.to_numeric(pd.Series([row.get("n_frames")]), errors="coerce").iloc[0]
+    n_frames = pd.to_numeric(row.get("n_frames"), errors="coerce")
     known = int(n_frames) if not pd.isna(n_frames) and n_frames > 0 else None
     return _strip(str(row["path"]), known, 6, 72)
 
